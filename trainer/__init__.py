@@ -1,0 +1,1 @@
+"""mirror-train: prepares face data, trains the mirror's generators and classifier, exports ONNX."""

@@ -1,0 +1,148 @@
+"""Networks: one generator family (classic ResNet down to a small depthwise real-time net),
+the PatchGAN discriminator (with StarGAN's domain head), and the attribute classifier."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+def norm(ch: int) -> nn.Module:
+    return nn.InstanceNorm2d(ch, affine=True)
+
+
+class Block(nn.Module):
+    """Residual block: two 3x3 convolutions (classic), or depthwise 3x3 + pointwise 1x1 pairs
+    (about a ninth of the multiply-adds, what makes a real-time generator on a CPU)."""
+
+    def __init__(self, ch: int, depthwise: bool):
+        super().__init__()
+
+        def conv():
+            if depthwise:
+                return nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1, groups=ch, bias=False), nn.Conv2d(ch, ch, 1, bias=False))
+            return nn.Conv2d(ch, ch, 3, 1, 1, bias=False)
+
+        self.body = nn.Sequential(conv(), norm(ch), nn.ReLU(inplace=True), conv(), norm(ch))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class Generator(nn.Module):
+    """Encoder (7x7 conv, two stride-2 downsamplings), `blocks` residual blocks, decoder.
+
+    `cond` > 0 makes it conditional: the condition vector is tiled into extra input channels
+    (StarGAN). `residual=True` outputs the input plus a learned change, so that an untrained or
+    weak model starts from the identity instead of from noise. Upsampling is nearest + conv
+    (no checkerboard artefacts, and a plain Resize in ONNX).
+    The classic CycleGAN generator is Generator(ch=64, blocks=9, depthwise=False, residual=False).
+    """
+
+    def __init__(self, ch: int = 64, blocks: int = 9, cond: int = 0, depthwise: bool = False, residual: bool = False):
+        super().__init__()
+        self.cond, self.residual = cond, residual
+        layers = [nn.Conv2d(3 + cond, ch, 7, 1, 3, bias=False), norm(ch), nn.ReLU(inplace=True)]
+        for i in range(2):
+            c = ch * 2**i
+            layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), norm(2 * c), nn.ReLU(inplace=True)]
+        layers += [Block(4 * ch, depthwise) for _ in range(blocks)]
+        for i in range(2):
+            c = ch * 2 ** (2 - i)
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c // 2, 3, 1, 1, bias=False),
+                       norm(c // 2), nn.ReLU(inplace=True)]
+        layers += [nn.Conv2d(ch, 3, 7, 1, 3), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = x
+        if self.cond:
+            h = torch.cat([x, c[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], 1)
+        y = self.net(h)
+        # The residual may move a pixel across the whole range; clamp keeps the output an image.
+        return torch.clamp(x + 2 * y, -1, 1) if self.residual else y
+
+
+class Discriminator(nn.Module):
+    """PatchGAN (70x70 receptive field at 4 layers): a grid of real/fake scores (LSGAN), and,
+    for StarGAN, `classes` > 0 adds a domain head on the pooled features (logits or values)."""
+
+    def __init__(self, ch: int = 64, layers: int = 3, classes: int = 0):
+        super().__init__()
+        seq, c = [nn.Conv2d(3, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)], ch
+        for i in range(1, layers + 1):
+            nc = min(ch * 2**i, ch * 8)
+            stride = 2 if i < layers else 1
+            seq += [nn.Conv2d(c, nc, 4, stride, 1), norm(nc), nn.LeakyReLU(0.2, inplace=True)]
+            c = nc
+        self.features = nn.Sequential(*seq)
+        self.patch = nn.Conv2d(c, 1, 4, 1, 1)
+        self.head = nn.Linear(c, classes) if classes else None
+
+    def forward(self, x: torch.Tensor):
+        h = self.features(x)
+        if self.head is None:
+            return self.patch(h)
+        return self.patch(h), self.head(h.mean((2, 3)))
+
+
+class AttributeNet(nn.Module):
+    """A small VGG-style classifier: P(female) as a logit and the age in decades. Its exported
+    form (sigmoid, years) is what the runtime's `swap` asks; training uses it frozen as the
+    generators' own attribute loss (never the independent judges)."""
+
+    def __init__(self, ch: int = 32):
+        super().__init__()
+        layers, c = [], 3
+        for nc in [ch, 2 * ch, 4 * ch, 8 * ch, 8 * ch]:
+            layers += [nn.Conv2d(c, nc, 3, 1, 1, bias=False), nn.BatchNorm2d(nc), nn.ReLU(inplace=True),
+                       nn.Conv2d(nc, nc, 3, 1, 1, bias=False), nn.BatchNorm2d(nc), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            c = nc
+        self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(0.3)
+        self.out = nn.Linear(c, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # 64 px tell gender and age apart well enough, at a quarter of the cost of 128.
+        h = self.dropout(self.features(resize(x, 64)).mean((2, 3)))
+        y = self.out(h)
+        return y[:, 0], y[:, 1]  # female logit, age / 10
+
+
+class AttributeOutputs(nn.Module):
+    """The classifier as the runtime reads it: P(female) and the age in years, each [N, 1]."""
+
+    def __init__(self, net: AttributeNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logit, decades = self.net(image)
+        return torch.sigmoid(logit)[:, None], (decades * 10)[:, None]
+
+
+ARCHS = {
+    # name: (class, kwargs)
+    "resnet9": (Generator, dict(ch=64, blocks=9)),
+    "resnet6": (Generator, dict(ch=64, blocks=6)),
+    "small": (Generator, dict(ch=16, blocks=6, depthwise=True, residual=True)),
+    "small32": (Generator, dict(ch=32, blocks=6, depthwise=True, residual=True)),
+}
+
+
+def generator(arch: str, cond: int = 0) -> Generator:
+    cls, kw = ARCHS[arch]
+    return cls(cond=cond, **kw)
+
+
+def describe(arch: str) -> str:
+    """An architecture in words, for model cards: e.g. "16ch depthwise ResNet-6, residual output"."""
+    _, kw = ARCHS[arch]
+    text = f"{kw['ch']}ch {'depthwise ' if kw.get('depthwise') else ''}ResNet-{kw['blocks']}"
+    return text + (", residual output" if kw.get("residual") else "")
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)

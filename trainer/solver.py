@@ -1,0 +1,359 @@
+"""Training loops. `Solver` owns what every run shares (data sampling, the step loop, progress,
+TensorBoard, sample grids, checkpoints, exact resume); subclasses define the networks and one
+training step: `AttributeSolver`, `StarGANSolver` (gender or age) and `CycleGANSolver`."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from mirror.errors import MirrorError
+
+from . import checkpoint, distributed
+from .data import FaceSet
+from .models import AttributeNet, AttributeOutputs, Discriminator, generator
+
+
+@dataclass
+class Config:
+    kind: str  # attributes | stargan | cyclegan
+    data: str
+    task: str = "gender"  # gender | age
+    arch: str = "small"
+    steps: int = 10000
+    batch: int = 8
+    lr: float = 2e-4
+    decay_from: float = 0.5  # learning rate constant for this share of the steps, then linear to 0
+    seed: int = 0
+    d_ch: int = 32
+    size: int = 0  # train at this size (0: the prepared crop size)
+    classifier: str = ""  # checkpoint of the frozen attribute classifier (stargan)
+    age_span: float = 40.0  # years that condition +1 means (age)
+    lambda_cls: float = 1.0
+    lambda_rec: float = 5.0
+    lambda_change: float = 1.0
+    lambda_cyc: float = 10.0
+    lambda_id: float = 5.0
+    pool: int = 50
+    every: int = 250  # checkpoint and sample grid every this many steps
+    log_every: int = 10
+    extra: dict = field(default_factory=dict)
+
+
+class Solver:
+    nets: tuple[str, ...] = ()
+
+    def __init__(self, cfg: Config, run: Path):
+        self.cfg, self.run = cfg, Path(run)
+        self.data = FaceSet(Path(cfg.data), "train")
+        self.val = FaceSet(Path(cfg.data), "val")
+        self.size = cfg.size or self.data.spec.size
+        self.step = 0
+        self.train_time = 0.0  # seconds spent in training steps, over all sessions of the run
+        self.build()
+        self.opts = self.optimizers()
+
+    # -- to override --------------------------------------------------------------------------
+    def build(self) -> None: ...
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+    def train_step(self, batch: dict) -> dict[str, float]: ...
+    def train_batch(self, step: int) -> dict:
+        return self.batch(step)
+    def sample_grid(self, batch: dict) -> torch.Tensor: ...
+    def extra_state(self) -> dict:
+        return {}
+    def load_extra_state(self, state: dict) -> None: ...
+
+    @staticmethod
+    def deployable(cfg: Config) -> tuple[torch.nn.Module, dict[str, torch.nn.Module]]:
+        """What export traces: the inference module with the runtime's inputs and outputs, and the
+        checkpoint's networks inside it by name (to load their weights into)."""
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------
+    def batch(self, step: int, data: FaceSet | None = None, n: int | None = None, augment: bool = True,
+              among: np.ndarray | None = None, stream: tuple[int, ...] = ()) -> dict:
+        """The batch of a step, a pure function of (seed, step): resuming replays the same data.
+        `among` limits it to these indices of the data (a domain); `stream` gives such a draw its
+        own random numbers (nothing: the draw every run made before domains existed)."""
+        data = data or self.data
+        rng = np.random.default_rng([self.cfg.seed, step, *stream])
+        idx = np.sort(rng.choice(len(data) if among is None else len(among), n or self.cfg.batch, replace=False))
+        if among is not None:
+            idx = np.sort(among[idx])
+        x = torch.from_numpy(np.ascontiguousarray(data.crops[idx])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        if augment:
+            flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
+            x[flip] = x[flip].flip(3)
+        if x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return {"x": x, "female": torch.from_numpy(data.female[idx]), "age": torch.from_numpy(data.age[idx]),
+                "rng": rng}
+
+    def lr_at(self, step: int) -> float:
+        start = self.cfg.decay_from * self.cfg.steps
+        if step < start:
+            return self.cfg.lr
+        return self.cfg.lr * max(0.0, 1 - (step - start) / max(1, self.cfg.steps - start))
+
+    def net(self, name: str) -> torch.nn.Module:
+        """A network itself, also while fit() runs it wrapped for data parallelism."""
+        return distributed.unwrap(getattr(self, name))
+
+    def state(self) -> dict:
+        return {"config": asdict(self.cfg), "step": self.step, "time": self.train_time,
+                "nets": {k: self.net(k).state_dict() for k in self.nets},
+                "opts": {k: o.state_dict() for k, o in self.opts.items()},
+                "extra": self.extra_state()}
+
+    def save(self) -> None:
+        self.run.mkdir(parents=True, exist_ok=True)
+        checkpoint.save(self.run / "checkpoint.pt", self.state())
+
+    def resume(self) -> None:
+        path = self.run / "checkpoint.pt"
+        state = checkpoint.load(path)
+        old = state["config"]
+        for key in ("kind", "task", "arch", "d_ch"):
+            if old.get(key) != getattr(self.cfg, key):
+                raise MirrorError(f"{path}: a checkpoint of {key}={old.get(key)!r}, not {getattr(self.cfg, key)!r}")
+        for k in self.nets:
+            checkpoint.restore(self.net(k), state["nets"][k], k, path)
+        for k, o in self.opts.items():
+            o.load_state_dict(state["opts"][k])
+        self.load_extra_state(state.get("extra", {}))
+        self.step = state["step"]
+        self.train_time = state.get("time", 0.0)
+
+    @contextmanager
+    def parallel(self):
+        """Under torchrun, the networks run wrapped in DistributedDataParallel for the duration."""
+        for k in self.nets:
+            setattr(self, k, distributed.wrap(getattr(self, k)))
+        try:
+            yield
+        finally:
+            for k in self.nets:
+                setattr(self, k, self.net(k))
+
+    def fit(self, until: int | None = None) -> dict[str, float]:
+        """Trains to `cfg.steps` (or to `until`, for tests), checkpointing every `cfg.every`.
+        Under torchrun every rank trains on its shard of each batch; rank 0 writes."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        end = min(self.cfg.steps, until or self.cfg.steps)
+        main = distributed.is_main()
+        distributed.check_batch(self.cfg.batch)
+        if main:
+            self.run.mkdir(parents=True, exist_ok=True)
+            (self.run / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
+            tb = SummaryWriter(self.run / "tb", purge_step=self.step)
+        losses: dict[str, float] = {}
+        bar = tqdm(total=end, initial=self.step, desc=f"{self.cfg.kind}/{self.cfg.task}", unit="step",
+                   disable=not main)
+        with self.parallel():
+            while self.step < end:
+                start = time.perf_counter()
+                # Seeding every step from (seed, step) makes dropout and sampling repeat on resume.
+                torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)
+                for o in self.opts.values():
+                    for group in o.param_groups:
+                        group["lr"] = self.lr_at(self.step)
+                losses = distributed.mean(self.train_step(distributed.shard(self.train_batch(self.step))))
+                self.step += 1
+                self.train_time += time.perf_counter() - start
+                if main and (self.step % self.cfg.log_every == 0 or self.step == end):
+                    for k, v in losses.items():
+                        tb.add_scalar(k, v, self.step)
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+                bar.update(1)
+                if main and (self.step % self.cfg.every == 0 or self.step == end):
+                    self.write_samples()
+                    self.save()
+        bar.close()
+        if main:
+            tb.close()
+        distributed.barrier()  # no rank leaves before the last checkpoint is on disk
+        return losses
+
+    @torch.no_grad()
+    def write_samples(self) -> None:
+        # Rank 0 alone runs this: the networks themselves, not their parallel wrappers, which
+        # would wait for the other ranks.
+        wrapped = {k: getattr(self, k) for k in self.nets}
+        for k in self.nets:
+            setattr(self, k, self.net(k).eval())
+        try:
+            grid = self.sample_grid(self.batch(0, self.val, n=min(8, len(self.val)), augment=False))
+        finally:
+            for k, m in wrapped.items():
+                setattr(self, k, m)
+                self.net(k).train()
+        if grid is None:
+            return
+        img = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        rows = [np.hstack(list(r)) for r in img.reshape(-1, min(8, len(self.val)), *img.shape[1:])]
+        out = self.run / "samples"
+        out.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out / f"step_{self.step:07d}.png"), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+
+
+def adam(params, lr: float, beta1: float = 0.5) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
+
+
+class AttributeSolver(Solver):
+    """The attribute classifier: P(female) and age, on the same aligned crops as the generators."""
+
+    nets = ("net",)
+
+    def build(self):
+        self.net = AttributeNet()
+
+    def optimizers(self):
+        return {"net": adam(self.net.parameters(), self.cfg.lr, 0.9)}
+
+    def train_step(self, b):
+        logit, age = self.net(b["x"])
+        known = ~torch.isnan(b["age"])
+        loss_g = F.binary_cross_entropy_with_logits(logit, b["female"])
+        loss_a = F.smooth_l1_loss(age[known], b["age"][known] / 10) if known.any() else age.sum() * 0
+        self.opts["net"].zero_grad()
+        (loss_g + loss_a).backward()
+        self.opts["net"].step()
+        acc = ((logit > 0).float() == b["female"]).float().mean()
+        return {"loss/gender": loss_g.item(), "loss/age": loss_a.item(), "acc/gender": acc.item()}
+
+    def sample_grid(self, b):
+        return None
+
+    @staticmethod
+    def deployable(cfg):
+        net = AttributeNet()
+        return AttributeOutputs(net), {"net": net}
+
+    @torch.no_grad()
+    def evaluate(self, n: int = 2000) -> dict[str, float]:
+        """Accuracy and age error on the validation split."""
+        self.net.eval()
+        accs, errs = [], []
+        for i in range(0, min(n, len(self.val)), 64):
+            idx = np.arange(i, min(i + 64, len(self.val)))
+            x = torch.from_numpy(np.ascontiguousarray(self.val.crops[idx])).permute(0, 3, 1, 2).float() / 127.5 - 1
+            logit, age = self.net(x)
+            accs.append(((logit > 0).float() == torch.from_numpy(self.val.female[idx])).float())
+            errs.append((age * 10 - torch.from_numpy(self.val.age[idx])).abs())
+        self.net.train()
+        return {"gender_accuracy": torch.cat(accs).mean().item(), "age_mae_years": torch.cat(errs).mean().item()}
+
+
+def frozen_classifier(path: str) -> AttributeNet:
+    if not path:
+        raise MirrorError("StarGAN needs --classifier: a checkpoint of 'mirror-train train --kind attributes'")
+    state = checkpoint.load(Path(path))
+    net = AttributeNet()
+    checkpoint.restore(net, state["nets"]["net"], "classifier", Path(path))
+    net.eval().requires_grad_(False)
+    return net
+
+
+class StarGANSolver(Solver):
+    """One generator conditioned on the target. Gender: the target is the inverted source label.
+    Age: the condition is a shift a in [-1, 1] (a * age_span years), so that a slider drives it
+    continuously and a = 0 is the identity. The discriminator has a real/fake PatchGAN head and a
+    domain head (gender logit, or age); the generator also answers to a frozen attribute classifier
+    of our own, which converges much faster on a CPU than the discriminator's head alone."""
+
+    nets = ("G", "D")
+
+    def build(self):
+        self.G = generator(self.cfg.arch, cond=1)
+        self.D = Discriminator(self.cfg.d_ch, classes=1)
+        self.C = frozen_classifier(self.cfg.classifier)
+
+    def optimizers(self):
+        return {"G": adam(self.G.parameters(), self.cfg.lr), "D": adam(self.D.parameters(), self.cfg.lr)}
+
+    def targets(self, b) -> tuple[torch.Tensor, torch.Tensor]:
+        """(target condition, the condition that leads back)."""
+        if self.cfg.task == "gender":
+            return (1 - b["female"])[:, None], b["female"][:, None]
+        span = self.cfg.age_span
+        want = torch.from_numpy(b["rng"].uniform(-1, 1, len(b["age"])).astype(np.float32))
+        # Aim inside the ages the data has, so that every target is one the models know.
+        goal = (b["age"] + want * span).clamp(2, 90)
+        a = ((goal - b["age"]) / span)[:, None]
+        return a, -a
+
+    def domain_loss(self, out: torch.Tensor, b, c: torch.Tensor | None) -> torch.Tensor:
+        """Loss of a domain prediction `out` (D's head) against the real labels (c None) or a
+        generated face's target c."""
+        if self.cfg.task == "gender":
+            return F.binary_cross_entropy_with_logits(out[:, 0], b["female"] if c is None else c[:, 0])
+        goal = b["age"] if c is None else b["age"] + c[:, 0] * self.cfg.age_span
+        return F.smooth_l1_loss(out[:, 0], goal / 10)
+
+    def classifier_loss(self, fake: torch.Tensor, b, c: torch.Tensor) -> torch.Tensor:
+        logit, age = self.C(fake)
+        if self.cfg.task == "gender":
+            return F.binary_cross_entropy_with_logits(logit, c[:, 0])
+        # The classifier's bias on a face cancels when the shift is measured against the input.
+        with torch.no_grad():
+            base = self.C(b["x"])[1]
+        return F.smooth_l1_loss(age - base, c[:, 0] * self.cfg.age_span / 10)
+
+    def train_step(self, b):
+        x, cfg = b["x"], self.cfg
+        c_trg, c_org = self.targets(b)
+
+        fake = self.G(x, c_trg)
+        real_src, real_cls = self.D(x)
+        fake_src, _ = self.D(fake.detach())
+        d_adv = 0.5 * (F.mse_loss(real_src, torch.ones_like(real_src)) + F.mse_loss(fake_src, torch.zeros_like(fake_src)))
+        d_cls = self.domain_loss(real_cls, b, None)
+        self.opts["D"].zero_grad()
+        (d_adv + cfg.lambda_cls * d_cls).backward()
+        self.opts["D"].step()
+
+        src, cls = self.D(fake)
+        g_adv = F.mse_loss(src, torch.ones_like(src))
+        g_cls = self.domain_loss(cls, b, c_trg) + self.classifier_loss(fake, b, c_trg)
+        g_rec = F.l1_loss(self.G(fake, c_org), x)
+        g_change = F.l1_loss(fake, x)
+        loss = g_adv + cfg.lambda_cls * g_cls + cfg.lambda_rec * g_rec + cfg.lambda_change * g_change
+        if cfg.task == "age":  # a = 0 must leave the face as it is
+            loss = loss + cfg.lambda_id * F.l1_loss(self.G(x, torch.zeros_like(c_trg)), x)
+        self.opts["G"].zero_grad()
+        loss.backward()
+        self.opts["G"].step()
+        return {"D/adv": d_adv.item(), "D/cls": d_cls.item(), "G/adv": g_adv.item(), "G/cls": g_cls.item(),
+                "G/rec": g_rec.item(), "G/change": g_change.item()}
+
+    @staticmethod
+    def deployable(cfg):
+        g = generator(cfg.arch, cond=1)  # forward(image, condition) is already the runtime's interface
+        return g, {"G": g}
+
+    def sample_grid(self, b):
+        x = b["x"]
+        if self.cfg.task == "gender":
+            return torch.cat([x, self.G(x, (1 - b["female"])[:, None])])
+        rows = [x] + [self.G(x, torch.full((len(x), 1), a)) for a in (-1.0, -0.5, 0.5, 1.0)]
+        return torch.cat(rows)
+
+
+SOLVERS = {"attributes": AttributeSolver, "stargan": StarGANSolver}
+
+# CycleGANSolver lives in its own module and adds itself to SOLVERS; importing it last lets either
+# module be imported first.
+from . import cyclegan  # noqa: E402,F401
+
