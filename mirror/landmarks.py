@@ -102,38 +102,97 @@ class Tracker:
 
 
 class Landmarker:
-    """Finds up to `max_faces` faces per frame. `video=True` tracks between frames (fast, ~5 ms);
-    `video=False` detects afresh on every image (for unrelated stills, e.g. a folder)."""
+    """Finds up to `max_faces` faces per frame.
+
+    `video=True` runs the face mesh in tracking mode (fast, ~4 ms a frame: it follows each face from
+    its last landmarks) and, with `smooth`, gives each face a stable track id and a One-Euro filter.
+    `video=False` is for unrelated stills (an image, a folder): the mesh's own detector sees a
+    downscaled frame and misses the smaller faces of a group photo, so the full-range face detector
+    finds the faces first and the mesh then runs on each face's square patch, mapped back."""
+
+    # Patch side for the per-face mesh, and how much wider than the detector's box the patch is:
+    # the mesh's inner detector wants some context; tried in order until the mesh finds the face.
+    PATCH = 256
+    EXPANDS = (1.5, 1.2, 2.0)
 
     def __init__(self, max_faces: int = 4, video: bool = True, smooth: bool = True,
                  min_confidence: float = 0.5, fps: float = 30.0):
         import mediapipe as mp  # heavy import, deferred until a landmarker is really needed
 
+        if max_faces < 1:
+            raise MirrorError(f"max_faces must be at least 1, got {max_faces}")
+        self.max_faces = max_faces
+        self.video = video
         self.mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=True,
+            static_image_mode=not video, max_num_faces=max_faces if video else 2, refine_landmarks=True,
             min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence,
         )
+        self.detector = None if video else mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=min_confidence)
         self.tracker = Tracker() if (video and smooth) else None
         self.dt = 1.0 / fps
 
     def __call__(self, frame_bgr: np.ndarray) -> list[Face]:
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
             raise MirrorError(f"landmarks need a 3-channel BGR frame, got shape {frame_bgr.shape}")
-        h, w = frame_bgr.shape[:2]
-        result = self.mesh.process(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
-        raw = []
-        for lm in result.multi_face_landmarks or []:
-            pts = np.array([(p.x * w, p.y * h, p.z * w) for p in lm.landmark], dtype=np.float64)
-            raw.append(pts)
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        raw = self._track(rgb) if self.video else self._detect(rgb)
         if self.tracker is None:
             return [Face(p, i) for i, p in enumerate(raw)]
         return self.tracker.update(raw, self.dt)
 
+    def _track(self, rgb: np.ndarray) -> list[np.ndarray]:
+        h, w = rgb.shape[:2]
+        result = self.mesh.process(rgb)
+        return [_points(lm, w, h) for lm in result.multi_face_landmarks or []]
+
+    def _detect(self, rgb: np.ndarray) -> list[np.ndarray]:
+        h, w = rgb.shape[:2]
+        dets = self.detector.process(rgb).detections or []
+        dets = sorted(dets, key=lambda d: -d.score[0])[: self.max_faces]
+        faces: list[np.ndarray] = []
+        for d in dets:
+            b = d.location_data.relative_bounding_box
+            centre = np.array([(b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h])
+            side = max(b.width * w, b.height * h)
+            pts = next((p for e in self.EXPANDS if (p := self._mesh_patch(rgb, centre, e * side)) is not None), None)
+            # Two detector boxes can lead the mesh to one face: keep it once.
+            if pts is not None and not any(_same_face(pts, f) for f in faces):
+                faces.append(pts)
+        return faces
+
+    def _mesh_patch(self, rgb: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray | None:
+        """The mesh of the face nearest `centre` in a square patch of `side` frame pixels, in frame
+        pixels; outside the frame the patch is black, so faces cut by the edge still fit."""
+        n = self.PATCH
+        s = n / side
+        m = np.array([[s, 0, n / 2 - s * centre[0]], [0, s, n / 2 - s * centre[1]]])
+        patch = cv2.warpAffine(rgb, m, (n, n), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT)
+        found = self.mesh.process(patch).multi_face_landmarks
+        if not found:
+            return None
+        pts = min((_points(lm, n, n) for lm in found), key=lambda p: np.linalg.norm(p[:, :2].mean(0) - n / 2))
+        pts[:, :2] = (pts[:, :2] - m[:, 2]) / s
+        pts[:, 2] /= s
+        return pts
+
     def close(self) -> None:
         self.mesh.close()
+        if self.detector is not None:
+            self.detector.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _points(landmarks, w: int, h: int) -> np.ndarray:
+    return np.array([(p.x * w, p.y * h, p.z * w) for p in landmarks.landmark], dtype=np.float64)
+
+
+def _same_face(a: np.ndarray, b: np.ndarray) -> bool:
+    size = np.ptp(a[:, :2], axis=0).max()
+    return bool(np.linalg.norm(a[:, :2].mean(0) - b[:, :2].mean(0)) < 0.3 * size)
