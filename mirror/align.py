@@ -122,3 +122,12 @@ class Alignment:
         inv = self.inverse.copy()
         inv[:, 2] -= (x0, y0)
         return cv2.warpAffine(image, inv, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def between(a: AlignSpec, b: AlignSpec) -> np.ndarray:
+    """The 2x3 matrix taking crop pixels of spec `a` to crop pixels of spec `b` for the same face.
+    Both templates are scaled, centred copies of one template and the fit is least squares, so this
+    holds for every face: a crop is resampled to another spec without going back to the frame."""
+    k = (b.size * (1 + 2 * a.margin)) / (a.size * (1 + 2 * b.margin))
+    t = 0.5 * b.size - k * 0.5 * a.size
+    return np.array([[k, 0.0, t], [0.0, k, t]])

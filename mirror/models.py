@@ -1,0 +1,192 @@
+"""Models: the registry of exported ONNX models and their cards, each with an ONNX Runtime session.
+
+A model is `<name>.onnx` next to its card `<name>.json` (written by `mirror-train export`). The card
+says how the model wants its input (the crop spec, the normalisation) and what it does; the registry
+checks the card against the graph's real inputs, so a stale or hand-edited card fails here, naming
+the file, instead of producing garbage faces later. One bad model never hides the good ones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .align import AlignSpec
+from .errors import MirrorError
+
+TASKS = ("gender", "age", "attributes")
+NORMALISATION = {"color": "RGB", "scale": "[-1,1]"}
+# What each task must take and give, beyond the card's own shapes.
+TASK_INPUTS = {"gender": {"image", "condition"}, "age": {"image", "condition"}, "attributes": {"image"}}
+TASK_OUTPUTS = {"gender": {"image"}, "age": {"image"}, "attributes": {"female", "age"}}
+# Fastest first; ONNX Runtime skips what it cannot start, and `Model.provider` says what really runs.
+PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "DmlExecutionProvider",
+             "CoreMLExecutionProvider", "CPUExecutionProvider")
+
+
+def choose_providers(available: Sequence[str] | None = None) -> list[str]:
+    if available is None:
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+    return [p for p in PREFERRED if p in available] or ["CPUExecutionProvider"]
+
+
+@dataclass(frozen=True)
+class Card:
+    """A model card: the fields the runtime relies on, and the whole JSON in `data`."""
+
+    name: str
+    task: str
+    align: AlignSpec
+    inputs: dict[str, list]
+    outputs: dict[str, list]
+    age_span_years: float | None = None
+    data: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def read(cls, path: Path) -> "Card":
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise MirrorError(f"{path}: unreadable model card ({e})") from None
+        try:
+            task = d["task"]
+            if task not in TASKS:
+                raise MirrorError(f"{path}: unknown task {task!r} (known: {', '.join(TASKS)})")
+            if d.get("normalisation", NORMALISATION) != NORMALISATION:
+                raise MirrorError(f"{path}: normalisation {d['normalisation']} is not {NORMALISATION}")
+            card = cls(name=str(d.get("name", path.stem)), task=task, align=AlignSpec.from_dict(d["align"]),
+                       inputs=dict(d["inputs"]), outputs=dict(d["outputs"]),
+                       age_span_years=d.get("age_span_years"), data=d)
+        except (KeyError, TypeError, ValueError) as e:
+            raise MirrorError(f"{path}: model card lacks or mangles {e}") from None
+        if not TASK_INPUTS[task] <= set(card.inputs) or not TASK_OUTPUTS[task] <= set(card.outputs):
+            raise MirrorError(f"{path}: a {task} model needs inputs {sorted(TASK_INPUTS[task])} and outputs "
+                              f"{sorted(TASK_OUTPUTS[task])}, the card says {sorted(card.inputs)} -> {sorted(card.outputs)}")
+        return card
+
+
+class Model:
+    """One model's session. `run` takes NCHW float32 images in the card's normalisation (and a
+    condition per image for generators) and returns the card's outputs by name, batched."""
+
+    def __init__(self, path: Path, card: Card, providers: Sequence[str]):
+        import onnxruntime as ort
+
+        self.path, self.card = path, card
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3  # ORT's warnings about unused initialisers etc. are noise here
+        try:
+            try:
+                self.session = ort.InferenceSession(str(path), opts, providers=list(providers))
+            except Exception:
+                if list(providers) == ["CPUExecutionProvider"]:
+                    raise
+                # An accelerator that is listed but cannot start (missing CUDA libraries) fails the
+                # whole session: fall back to the CPU rather than lose the model.
+                self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise MirrorError(f"{path}: ONNX Runtime cannot load it ({str(e).splitlines()[0]})") from None
+        self.provider = self.session.get_providers()[0]
+        self.batch = self._check()
+
+    def _check(self) -> bool:
+        """Card against graph; returns whether the batch dimension is dynamic."""
+        real = {i.name: i.shape for i in self.session.get_inputs()}
+        if set(real) != set(self.card.inputs):
+            raise MirrorError(f"{self.path}: the graph's inputs {sorted(real)} are not the card's {sorted(self.card.inputs)}")
+        outs = [o.name for o in self.session.get_outputs()]
+        # The card names outputs by role; a graph cannot call its output "image" when its input
+        # already is, so roles match by name where they can and by position otherwise.
+        if set(self.card.outputs) <= set(outs):
+            self.outputs = {role: role for role in self.card.outputs}
+        elif len(outs) == len(self.card.outputs):
+            self.outputs = dict(zip(self.card.outputs, outs))
+        else:
+            raise MirrorError(f"{self.path}: the graph's outputs {outs} do not match the card's {sorted(self.card.outputs)}")
+        n = self.card.align.size
+        if list(self.card.inputs["image"])[1:] != [3, n, n]:
+            raise MirrorError(f"{self.path}: card input image {self.card.inputs['image']} does not fit its "
+                              f"align size {n} (want [N, 3, {n}, {n}])")
+        for name, shape in real.items():
+            want = list(self.card.inputs[name])
+            if len(shape) != len(want) or any(isinstance(r, int) and r != w for r, w in zip(shape[1:], want[1:])):
+                raise MirrorError(f"{self.path}: input {name!r} is {shape} in the graph but {want} in the card")
+        batch = real["image"][0]
+        if isinstance(batch, int) and batch > 1:
+            raise MirrorError(f"{self.path}: a fixed batch of {batch} images; export with batch 1 or a dynamic batch")
+        return not isinstance(batch, int) or batch < 1
+
+    @property
+    def task(self) -> str:
+        return self.card.task
+
+    @property
+    def spec(self) -> AlignSpec:
+        return self.card.align
+
+    def run(self, image: np.ndarray, condition: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        feeds = {"image": np.ascontiguousarray(image, dtype=np.float32)}
+        if "condition" in self.card.inputs:
+            feeds["condition"] = np.ascontiguousarray(condition, dtype=np.float32).reshape(len(image), 1)
+        roles, names = list(self.outputs), list(self.outputs.values())
+        if self.batch or len(image) == 1:
+            return dict(zip(roles, self.session.run(names, feeds)))
+        parts = [self.session.run(names, {k: v[i:i + 1] for k, v in feeds.items()}) for i in range(len(image))]
+        return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(roles)}
+
+    def __repr__(self) -> str:
+        return f"Model({self.card.name}, {self.task}, {self.path.name}, {self.provider})"
+
+
+class Registry:
+    """All models of a folder. `problems` lists the files that could not be used, one MirrorError
+    each; `get(task)` gives a model for a task (the first by name, or the one named)."""
+
+    def __init__(self, folder: str | Path | None = None, providers: Sequence[str] | None = None):
+        self.folder = Path(folder) if folder is not None else None
+        self.providers = list(providers) if providers is not None else choose_providers()
+        self.models: dict[str, Model] = {}
+        self.problems: list[MirrorError] = []
+        if self.folder is None:
+            return
+        if not self.folder.is_dir():
+            raise MirrorError(f"model folder {self.folder} does not exist")
+        onnx = {p.stem: p for p in self.folder.glob("*.onnx")}
+        cards = {p.stem: p for p in self.folder.glob("*.json")}
+        for stem in sorted(onnx.keys() | cards.keys()):
+            try:
+                if stem not in cards:
+                    raise MirrorError(f"{onnx[stem]}: no model card {stem}.json beside it")
+                if stem not in onnx:
+                    raise MirrorError(f"{cards[stem]}: model card without its {stem}.onnx")
+                card = Card.read(cards[stem])
+                if card.name in self.models:
+                    raise MirrorError(f"{cards[stem]}: name {card.name!r} is taken by {self.models[card.name].path.name}")
+                self.models[card.name] = Model(onnx[stem], card, self.providers)
+            except MirrorError as e:
+                self.problems.append(e)
+
+    def get(self, task: str, name: str | None = None) -> Model | None:
+        for model in self.models.values():
+            if model.task == task and name in (None, model.card.name):
+                return model
+        return None
+
+    def require(self, task: str, name: str | None = None) -> Model:
+        model = self.get(task, name)
+        if model is None:
+            where = self.folder if self.folder is not None else "an empty registry"
+            what = f"model {name!r} of task {task!r}" if name else f"{task} model"
+            raise MirrorError(f"no {what} in {where} (export one with mirror-train export)")
+        return model
+
+    def describe(self) -> list[str]:
+        lines = [f"{m.card.name}: {m.task}, {m.path.name}, crop {m.spec.size}px margin {m.spec.margin}, "
+                 f"{'batched' if m.batch else 'batch 1'}, runs on {m.provider}" for m in self.models.values()]
+        return lines + [f"unusable: {p}" for p in self.problems]
