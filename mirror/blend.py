@@ -1,0 +1,78 @@
+"""Blending: paste a generated face back into the frame, inside the face only.
+
+Everything is computed in crop space (128 px, cheap) and only the result is warped back, into the
+face's box. What is pasted is the *change* (generated - original crop), weighted by a feathered
+face-oval mask: where the mask is zero the frame keeps its exact pixels, and at intensity 0 nothing
+moves, where pasting the generated crop itself would blur the face by resampling it twice.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .align import Alignment
+
+MODES = ("soft", "seamless")
+
+
+def face_mask(points: np.ndarray, size: int, feather: float = 0.06) -> np.ndarray:
+    """Soft face mask (size x size float32, 0..1) from crop-space landmarks: their hull is the face
+    oval on a frontal face and still holds nose and lips in profile, where the oval folds. It is
+    shrunk by the feather width before blurring, so the soft edge ends at the face's outline, and
+    the crop's own border counts as outside, so a face larger than the crop never gets a hard edge."""
+    r = max(1, round(feather * size))
+    mask = np.zeros((size, size), np.uint8)
+    hull = cv2.convexHull(np.round(points[:, :2] * 16).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA, shift=4)
+    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)),
+                     borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    mask = cv2.GaussianBlur(mask, (2 * r + 1, 2 * r + 1), r / 2, borderType=cv2.BORDER_CONSTANT)
+    return mask.astype(np.float32) / 255.0
+
+
+def match_colour(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The generated crop with the per-channel LAB mean and spread of the original inside the mask
+    (Reinhard et al. 2001), so the skin tone does not jump where the mask fades out."""
+    inside = (mask > 0.5).astype(np.uint8)
+    if cv2.countNonZero(inside) < 16:
+        return generated
+    gen = cv2.cvtColor(generated / 255.0, cv2.COLOR_BGR2LAB)
+    ref = cv2.cvtColor(np.asarray(original, np.float32) / 255.0, cv2.COLOR_BGR2LAB)
+    mg, sg = (v.reshape(3) for v in cv2.meanStdDev(gen, mask=inside))
+    mr, sr = (v.reshape(3) for v in cv2.meanStdDev(ref, mask=inside))
+    # Bounded: a flat generated patch (sg ~ 0) must not blow noise up, nor a change the generator
+    # meant (a beard, lipstick) be flattened away.
+    gain = np.clip(sr / np.maximum(sg, 1e-3), 0.67, 1.5).astype(np.float32)
+    gen = (gen - mg.astype(np.float32)) * gain + mr.astype(np.float32)
+    return cv2.cvtColor(gen, cv2.COLOR_LAB2BGR) * 255.0
+
+
+def paste(frame: np.ndarray, alignment: Alignment, box: tuple[int, int, int, int], original: np.ndarray,
+          generated: np.ndarray, mask: np.ndarray, mode: str = "soft", colour: bool = True) -> None:
+    """Write the face into `frame` (in place, inside `box` only). `original` is the crop the
+    generator saw (uint8), `generated` its output (float32 BGR 0..255), `mask` from `face_mask`."""
+    if colour:
+        generated = match_colour(generated, original, mask)
+    delta = (generated - original) * mask[..., None]
+    x0, y0, x1, y1 = box
+    roi = frame[y0:y1, x0:x1]
+    pasted = cv2.add(roi, alignment.uncrop(delta, box), dtype=cv2.CV_8U)
+    if mode == "seamless":
+        pasted = _clone(pasted, roi, alignment.uncrop(mask, box))
+    roi[...] = pasted
+
+
+def _clone(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """cv2.seamlessClone (Poisson blending) of the box, falling back to the soft paste where the
+    mask is too small or OpenCV refuses (it needs the mask clear of the box's edge)."""
+    hard = (mask > 0.5).astype(np.uint8) * 255
+    hard[[0, -1], :] = 0
+    hard[:, [0, -1]] = 0
+    x, y, w, h = cv2.boundingRect(hard)
+    if w < 3 or h < 3:
+        return src
+    try:
+        return cv2.seamlessClone(src, dst, hard, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
+    except cv2.error:
+        return src

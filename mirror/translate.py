@@ -1,0 +1,143 @@
+"""Translation: aligned face crops plus the wanted effect -> generated face crops.
+
+All faces of a frame go through each model in one batch. The order is gender, then age, on the same
+crops; `swap` asks the attribute classifier which way each face goes. Crops are cut with the first
+generator's AlignSpec; a model trained on another spec gets them resampled (crop to crop, no frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .align import AlignSpec, between
+from .errors import MirrorError
+from .models import Model, Registry
+
+GENDERS = ("female", "male", "swap")
+
+
+@dataclass
+class Effect:
+    """What the caller wants: `gender` female/male/swap or None, `age` from -1 (youngest) through 0
+    (unchanged) to +1 (oldest), `intensity` 0..1 mixes the original (0) with the generated face (1)."""
+
+    gender: str | None = None
+    age: float = 0.0
+    intensity: float = 1.0
+
+    def check(self) -> None:
+        if self.gender not in (None, *GENDERS):
+            raise MirrorError(f"unknown effect {self.gender!r} (choose from {', '.join(GENDERS)})")
+        if not -1.0 <= self.age <= 1.0:
+            raise MirrorError(f"age must lie in [-1, 1], got {self.age}")
+        if not 0.0 <= self.intensity <= 1.0:
+            raise MirrorError(f"intensity must lie in [0, 1], got {self.intensity}")
+
+    @property
+    def active(self) -> bool:
+        return self.intensity > 0 and (self.gender is not None or self.age != 0)
+
+
+def to_tensor(crops: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) BGR 0..255 -> (N, 3, S, S) RGB float32 in [-1, 1]: the cards' normalisation."""
+    return np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / 127.5 - 1.0
+
+
+def from_tensor(t: np.ndarray) -> np.ndarray:
+    """(N, 3, S, S) RGB in [-1, 1] -> (N, S, S, 3) BGR float32 0..255 (kept float: blend rounds once)."""
+    return np.clip((t.transpose(0, 2, 3, 1)[..., ::-1] + 1.0) * 127.5, 0.0, 255.0).astype(np.float32)
+
+
+def resample(crops: np.ndarray, a: AlignSpec, b: AlignSpec) -> np.ndarray:
+    if a == b:
+        return crops
+    m = between(a, b)
+    return np.stack([cv2.warpAffine(c, m, (b.size, b.size), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE) for c in crops])
+
+
+@dataclass
+class _Vote:
+    """A tracked face's running P(female), with hysteresis so a live face does not flip gender
+    from frame to frame when the classifier wavers near one half."""
+
+    p: float
+    female: bool
+
+    def update(self, p: float, keep: float = 0.8, margin: float = 0.15) -> float:
+        self.p = keep * self.p + (1 - keep) * p
+        if abs(self.p - 0.5) > margin:
+            self.female = self.p > 0.5
+        return self.p
+
+
+@dataclass
+class Translator:
+    registry: Registry
+    votes: dict[int, _Vote] = field(default_factory=dict)
+    last_female: np.ndarray | None = None  # P(female) of each face at the last swap, for display
+
+    def plan(self, effect: Effect) -> list[tuple[Model, str]]:
+        """The generators to run, in order, each with the effect it serves ("female", "male",
+        "swap" or "age"). Raises MirrorError when a needed model is missing."""
+        effect.check()
+        steps = []
+        if effect.gender is not None:
+            steps.append((self.registry.require("gender"), effect.gender))
+            if effect.gender == "swap":
+                self.registry.require("attributes")
+        if effect.age != 0:
+            steps.append((self.registry.require("age"), "age"))
+        return steps
+
+    def spec(self, effect: Effect) -> AlignSpec:
+        """The crop spec the frame's faces should be cut with for this effect."""
+        steps = self.plan(effect) if effect.active else []
+        return steps[0][0].spec if steps else AlignSpec()
+
+    def female(self, crops: np.ndarray, spec: AlignSpec, tracks: list[int] | None = None) -> np.ndarray:
+        """P(female) per crop from the attribute classifier; with `tracks`, a running mean per face."""
+        model = self.registry.require("attributes")
+        p = model.run(to_tensor(resample(crops, spec, model.spec)))["female"].reshape(-1).astype(float)
+        if tracks is None:
+            return p
+        return np.array([self.votes.setdefault(t, _Vote(q, q > 0.5)).update(q) for t, q in zip(tracks, p)])
+
+    def reset(self) -> None:
+        """Forget the per-track votes (a new scene, or unrelated stills)."""
+        self.votes.clear()
+        self.last_female = None
+
+    def __call__(self, crops: np.ndarray, spec: AlignSpec, effect: Effect,
+                 tracks: list[int] | None = None) -> np.ndarray:
+        """Generated crops (N, S, S, 3) BGR float32 0..255 in `spec`, mixed with the input by
+        `effect.intensity`."""
+        steps = self.plan(effect)
+        self.last_female = None
+        if not len(crops) or not steps:
+            return crops.astype(np.float32)
+        x, at = to_tensor(crops), spec
+        for model, what in steps:
+            if model.spec != at:
+                x = to_tensor(resample(from_tensor(x), at, model.spec))
+                at = model.spec
+            x = model.run(x, self._condition(what, effect, crops, spec, tracks))["image"]
+        out = resample(from_tensor(x), at, spec)
+        if effect.intensity < 1:
+            out = crops + np.float32(effect.intensity) * (out - crops)
+        return out
+
+    def _condition(self, what: str, effect: Effect, crops: np.ndarray, spec: AlignSpec,
+                   tracks: list[int] | None) -> np.ndarray:
+        n = len(crops)
+        if what == "age":
+            return np.full((n, 1), effect.age, np.float32)
+        if what == "swap":
+            p = self.female(crops, spec, tracks)
+            self.last_female = p
+            female = p > 0.5 if tracks is None else np.array([self.votes[t].female for t in tracks])
+            return (1.0 - female).astype(np.float32).reshape(n, 1)
+        return np.full((n, 1), 1.0 if what == "female" else 0.0, np.float32)

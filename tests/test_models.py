@@ -1,0 +1,94 @@
+"""The model registry: cards checked against the graphs, bad files reported, good ones kept."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mirror.errors import MirrorError
+from mirror.models import Model, Registry, choose_providers
+from runtime_fixtures import export_classifier, export_generator
+
+
+def test_loads_the_fixture_models(registry):
+    assert sorted(m.task for m in registry.models.values()) == ["age", "attributes", "gender"]
+    assert registry.problems == []
+    for m in registry.models.values():
+        assert m.provider == m.session.get_providers()[0] == "CPUExecutionProvider"
+        assert m.batch
+    gender = registry.require("gender")
+    x = np.zeros((3, 3, 128, 128), np.float32)
+    out = gender.run(x, np.array([[1.0], [0.0], [0.5]]))["image"]
+    assert out.shape == (3, 3, 128, 128)
+    # condition 1 -> redder at the centre, 0 -> bluer, 0.5 (neutral) -> unchanged
+    assert out[0, 0, 64, 64] > 0.3 and out[1, 0, 64, 64] < -0.3 and np.allclose(out[2], 0)
+    attrs = registry.require("attributes").run(x)
+    assert attrs["female"].shape == (3, 1) and np.allclose(attrs["female"], 0.9)
+
+
+def test_provider_order_prefers_accelerators():
+    available = ["CPUExecutionProvider", "CUDAExecutionProvider", "AzureExecutionProvider", "TensorrtExecutionProvider"]
+    assert choose_providers(available) == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers(["AzureExecutionProvider"]) == ["CPUExecutionProvider"]
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider")
+def test_reports_the_provider_that_really_runs(registry):
+    import onnxruntime as ort
+
+    # Asked for CUDA where it is missing, ONNX Runtime runs on the CPU: that is what must be reported.
+    m = registry.require("gender")
+    cuda_first = Model(m.path, m.card, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert cuda_first.provider == cuda_first.session.get_providers()[0]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        assert cuda_first.provider == "CPUExecutionProvider"
+
+
+def test_fixed_batch_model_runs_faces_one_by_one(tmp_path, registry):
+    export_generator(tmp_path, "g1", "gender", dynamic=False)
+    model = Registry(tmp_path, providers=["CPUExecutionProvider"]).require("gender")
+    assert not model.batch
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 3, 128, 128)).astype(np.float32)
+    c = np.array([[1.0], [0.0], [1.0]], np.float32)
+    assert np.allclose(model.run(x, c)["image"], registry.require("gender").run(x, c)["image"])
+
+
+def test_bad_models_are_reported_and_good_ones_kept(tmp_path, models_dir):
+    shutil.copy(models_dir / "gender-fixture.onnx", tmp_path)
+    shutil.copy(models_dir / "gender-fixture.json", tmp_path)
+    (tmp_path / "garbage.onnx").write_bytes(b"not a model")
+    shutil.copy(models_dir / "gender-fixture.json", tmp_path / "garbage.json")
+    (tmp_path / "orphan.onnx").write_bytes((models_dir / "age-fixture.onnx").read_bytes())
+    (tmp_path / "lonely.json").write_text("{}")
+    export_generator(tmp_path, "wrong-size", "age")
+    card = json.loads((tmp_path / "wrong-size.json").read_text())
+    card["align"]["size"] = 96
+    card["inputs"]["image"] = [1, 3, 96, 96]
+    (tmp_path / "wrong-size.json").write_text(json.dumps(card))
+    export_generator(tmp_path, "wrong-names", "age")
+    card = json.loads((tmp_path / "wrong-names.json").read_text())
+    card["inputs"] = {"image": [1, 3, 128, 128], "age": [1, 1], "condition": [1, 1]}
+    (tmp_path / "wrong-names.json").write_text(json.dumps(card))
+    export_classifier(tmp_path, "no-task")
+    card = json.loads((tmp_path / "no-task.json").read_text())
+    card["task"] = "hair"
+    (tmp_path / "no-task.json").write_text(json.dumps(card))
+    (tmp_path / "broken.onnx").write_bytes(b"")
+    (tmp_path / "broken.json").write_text("{not json")
+
+    reg = Registry(tmp_path)
+    assert list(reg.models) == ["gender-fixture"]
+    named = {str(p).split(":")[0].rsplit("/", 1)[-1] for p in reg.problems}
+    assert named == {"garbage.onnx", "orphan.onnx", "lonely.json", "wrong-size.onnx", "wrong-names.onnx",
+                     "no-task.json", "broken.json"}
+    assert all(isinstance(p, MirrorError) for p in reg.problems)
+    assert any("unusable" in line for line in reg.describe())
+
+
+def test_missing_models_are_clear_errors(tmp_path, registry):
+    with pytest.raises(MirrorError, match="does not exist"):
+        Registry(tmp_path / "nowhere")
+    with pytest.raises(MirrorError, match="no age model"):
+        Registry(tmp_path).require("age")
+    assert registry.get("gender", name="no-such-name") is None
