@@ -1,0 +1,167 @@
+"""The pipeline: frame -> landmarks -> align -> translate -> blend -> overlays -> frame.
+
+One `Pipeline` serves the CLI, the GUI and the benchmark: call it on each frame, change
+`pipeline.settings` between frames (the GUI's sliders), read `Result.timings` for the milliseconds
+each stage took. Overlays (drawn after blending) plug in as callables in `pipeline.overlays`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from . import blend
+from .align import Alignment
+from .errors import MirrorError
+from .landmarks import Face, Landmarker
+from .models import Registry
+from .translate import Effect, Translator
+
+STAGES = ("landmarks", "align", "translate", "blend", "overlay")
+
+
+@dataclass
+class Settings:
+    """What the caller may change between frames."""
+
+    effect: Effect = field(default_factory=Effect)
+    blend: str = "soft"  # "soft" (feathered mask) or "seamless" (cv2.seamlessClone)
+    colour: bool = True  # match the generated face's colour to the frame
+
+    def check(self) -> None:
+        self.effect.check()
+        if self.blend not in blend.MODES:
+            raise MirrorError(f"unknown blend {self.blend!r} (choose from {', '.join(blend.MODES)})")
+
+
+@dataclass
+class FaceResult:
+    face: Face
+    alignment: Alignment
+    box: tuple[int, int, int, int] | None  # the face crop's box in the frame; None: wholly outside
+    changed: bool = False
+    female: float | None = None  # the classifier's P(female), when `swap` ran
+
+
+@dataclass
+class Result:
+    image: np.ndarray
+    faces: list[FaceResult]
+    timings: dict[str, float]  # milliseconds per stage (STAGES) and "total"
+
+
+Overlay = Callable[[np.ndarray, Result], None]  # draws on result.image (BGR) in place
+
+
+class Pipeline:
+    """`video=True` for a camera or video (tracking, smoothing, per-face votes carried over);
+    `video=False` for unrelated stills (each frame on its own)."""
+
+    def __init__(self, registry: Registry | None = None, settings: Settings | None = None, *,
+                 video: bool = True, max_faces: int = 4, smooth: bool = True, fps: float = 30.0,
+                 landmarker: Landmarker | None = None):
+        self.registry = registry if registry is not None else Registry()
+        self.settings = settings if settings is not None else Settings()
+        self.settings.check()
+        self.translator = Translator(self.registry)
+        self.translator.plan(self.settings.effect)  # fail now, not at the first frame, on a missing model
+        self.video = video
+        self.landmarker = landmarker or Landmarker(max_faces=max_faces, video=video, smooth=smooth, fps=fps)
+        self.overlays: list[Overlay] = []
+
+    def __call__(self, frame: np.ndarray, copy: bool = True) -> Result:
+        """Transform one frame: BGR uint8, or grey, or BGRA (the result keeps the layout). With
+        `copy=False` a BGR frame is changed in place."""
+        t0 = time.perf_counter()
+        if frame.dtype != np.uint8:
+            raise MirrorError(f"frames must be 8-bit, got {frame.dtype}")
+        bgr = frame.ndim == 3 and frame.shape[2] == 3
+        image = (frame.copy() if copy else frame) if bgr else _to_bgr(frame)
+        settings = self.settings
+        settings.check()
+        effect = settings.effect
+        timings = dict.fromkeys(STAGES, 0.0)
+        clock = _Clock(timings)
+
+        faces = self.landmarker(image)
+        if not self.video:
+            self.translator.reset()
+        clock("landmarks")
+
+        spec = self.translator.spec(effect)
+        results = []
+        for f in faces:
+            a = Alignment.from_landmarks(f.points, spec)
+            results.append(FaceResult(f, a, a.box(image.shape)))
+        todo = [r for r in results if r.box is not None] if effect.active else []
+        crops = np.stack([r.alignment.crop(image) for r in todo]) if todo else None
+        clock("align")
+
+        if todo:
+            generated = self.translator(crops, spec, effect, [r.face.track for r in todo])
+            if self.translator.last_female is not None:
+                for r, p in zip(todo, self.translator.last_female):
+                    r.female = float(p)
+            clock("translate")
+            for r, crop, gen in zip(todo, crops, generated):
+                mask = blend.face_mask(r.alignment.to_crop(r.face.points), spec.size)
+                blend.paste(image, r.alignment, r.box, crop, gen, mask, settings.blend, settings.colour)
+                r.changed = True
+            clock("blend")
+
+        result = Result(image, results, timings)
+        for overlay in self.overlays:
+            overlay(image, result)
+        clock("overlay")
+        if not bgr:
+            result.image = _from_bgr(image, frame)
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return result
+
+    def reset(self) -> None:
+        """A new scene: forget tracks and per-face votes."""
+        self.translator.reset()
+        if self.landmarker.tracker is not None:
+            self.landmarker.tracker.tracks.clear()
+
+    def close(self) -> None:
+        self.landmarker.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _Clock:
+    """Adds the time since the last call to timings[stage], in milliseconds."""
+
+    def __init__(self, timings: dict[str, float]):
+        self.timings, self.last = timings, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] += (now - self.last) * 1000
+        self.last = now
+
+
+def _to_bgr(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    raise MirrorError(f"frames must be grey, BGR or BGRA, got shape {frame.shape}")
+
+
+def _from_bgr(image: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Back to the input's layout; BGRA keeps its own alpha."""
+    if like.ndim == 2 or like.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).reshape(like.shape)
+    out = like.copy()
+    out[..., :3] = image
+    return out
