@@ -1,0 +1,195 @@
+"""mirror's command line: one parser per command, and options without a command mean `run`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import MirrorError
+
+DESCRIPTION = """\
+A real-time magic mirror: other-gender and older/younger faces.
+
+  mirror                                  start the GUI (same as `mirror gui`)
+  mirror run --source S --out O [...]     transform a camera, video, image or folder, headless
+  mirror --source S --out O [...]         the same: options without a command mean `run`
+  mirror models [--models DIR]            list the models, where they run, and unusable files
+
+`mirror run --help` lists the effect options."""
+
+RUN_EXAMPLES = """\
+examples:
+  mirror --source photo.jpg --effect female --out out.jpg
+  mirror --source clip.mp4 --age 0.6 --intensity 0.8 --out older.mp4
+  mirror --source photos/ --effect swap --out swapped/
+  mirror --source 0 --effect male --frames 300 --out camera.avi
+
+outputs: an image source gives an image (or a file of that name in an existing folder), a folder
+gives a folder with the same file names, a video or camera gives a video at the input's frame rate
+(.mp4 mp4v, .avi/.mkv MJPG, .webm VP8)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes become a MirrorError, so that every error is the same single line."""
+
+    def error(self, message):
+        raise MirrorError(f"{self.prog}: {message}")
+
+
+def default_models() -> Path:
+    """./exported_models when there is one, else the one beside the package (a source checkout)."""
+    here = Path("exported_models")
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "exported_models"
+
+
+def _unit(name: str, lo: float, hi: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{name} must lie in [{lo:g}, {hi:g}], got {text}")
+        return value
+    return parse
+
+
+def add_models_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", type=Path, default=None, metavar="DIR",
+                   help="folder of exported models (default: ./exported_models, else the checkout's)")
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", required=True, metavar="PATH|INDEX",
+                   help="camera index (0), video file, image file or folder of images")
+    p.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write the result")
+    p.add_argument("--effect", choices=("female", "male", "swap"),
+                   help="gender effect; swap flips each face as the attribute classifier judges it")
+    p.add_argument("--age", type=_unit("--age", -1, 1), default=0.0, metavar="VALUE",
+                   help="-1 youngest, 0 unchanged (default), +1 oldest")
+    p.add_argument("--intensity", type=_unit("--intensity", 0, 1), default=1.0, metavar="X",
+                   help="0 original .. 1 fully generated (default 1)")
+    add_models_arg(p)
+    p.add_argument("--max-faces", type=int, default=4, metavar="N", help="faces per frame at most (default 4)")
+    p.add_argument("--blend", choices=("soft", "seamless"), default="soft",
+                   help="soft: feathered face mask (default); seamless: cv2.seamlessClone")
+    p.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames (a camera runs until Ctrl-C)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .models import Registry
+    from .output import open_writer
+    from .pipeline import STAGES, Pipeline, Settings
+    from .source import open_source
+    from .translate import Effect
+
+    effect = Effect(args.effect, args.age, args.intensity)
+    if args.effect is None and args.age == 0:
+        raise MirrorError("nothing to do: give --effect and/or a non-zero --age")
+    if args.max_faces < 1 or (args.frames is not None and args.frames < 1):
+        raise MirrorError("--max-faces and --frames must be at least 1")
+    registry = Registry(args.models or default_models())
+    for problem in registry.problems:
+        print(f"mirror: warning: {problem}", file=sys.stderr)
+    source_path = Path(args.source)
+    if source_path.exists() and args.out.resolve() == source_path.resolve():
+        raise MirrorError(f"--out {args.out} would overwrite the input")
+
+    with open_source(args.source) as source:
+        video = source.kind in ("video", "camera")
+        with Pipeline(registry, Settings(effect, args.blend), video=video, max_faces=args.max_faces,
+                      fps=source.fps) as pipeline, open_writer(args.out, source) as writer:
+            total = source.count if args.frames is None else min(args.frames, source.count or args.frames)
+            sums, frames, changed = dict.fromkeys((*STAGES, "total"), 0.0), 0, 0
+            bar = tqdm(total=total, unit="frame", desc="mirror", disable=total == 1, file=sys.stderr)
+            try:
+                for frame in source:
+                    if args.frames is not None and frame.index >= args.frames:
+                        break
+                    result = pipeline(frame.image, copy=False)
+                    writer.write(frame, result.image)
+                    frames += 1
+                    changed += sum(f.changed for f in result.faces)
+                    for k, v in result.timings.items():
+                        sums[k] += v
+                    bar.update()
+            except KeyboardInterrupt:
+                print("mirror: stopped", file=sys.stderr)
+            finally:
+                bar.close()
+    providers = sorted({m.provider for m in registry.models.values()})
+    per_stage = ", ".join(f"{k} {v / max(frames, 1):.1f}" for k, v in sums.items())
+    print(f"mirror: {frames} frame(s) -> {args.out}; {changed} face(s) changed; models on "
+          f"{', '.join(providers) or '-'}; ms per frame: {per_stage}", file=sys.stderr)
+    return 0
+
+
+def models(args: argparse.Namespace) -> int:
+    from .models import Registry, choose_providers
+
+    registry = Registry(args.models or default_models())
+    print(f"models in {registry.folder} (providers tried: {', '.join(choose_providers())})")
+    for line in registry.describe() or ["(none)"]:
+        print(f"  {line}")
+    return 0
+
+
+def gui(args: argparse.Namespace) -> int:
+    try:
+        from .gui import main as gui_main
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("mirror.gui"):
+            raise MirrorError("the GUI is not part of this version yet; use `mirror run --help`") from None
+        raise
+    return gui_main(args)
+
+
+# name -> (help, argument adder, handler). `mirror bench` will plug in here.
+COMMANDS = {
+    "run": ("transform a camera, video, image or folder", add_run_args, run),
+    "models": ("list the exported models and where they run", add_models_arg, models),
+    "gui": ("start the GUI (the default without arguments)", add_models_arg, gui),
+}
+
+
+def parser() -> Parser:
+    p = Parser(prog="mirror", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"mirror {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (text, add, _) in COMMANDS.items():
+        epilog = RUN_EXAMPLES if name == "run" else None
+        add(sub.add_parser(name, help=text, description=text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["gui"]
+    elif argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["run", *argv]
+    # MediaPipe's native logging (glog/absl) otherwise fills the terminal on every start.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        args = parser().parse_args(argv)
+        return COMMANDS[args.command][2](args)
+    except MirrorError as e:
+        print(f"mirror: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full disk, a folder without write permission
+        print(f"mirror: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mirror: stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
