@@ -37,6 +37,24 @@ def cmd_train(a) -> None:
         print(json.dumps(solver.evaluate()))
 
 
+def cmd_export(a) -> None:
+    import torch
+
+    from .export import export
+
+    torch.set_num_threads(a.threads)
+    card = export(Path(a.run), Path(a.out), a.data and Path(a.data), a.calibration, a.parity, a.latency_runs)
+    print(json.dumps({k: card[k] for k in ("name", "task", "format", "parity", "latency_ms")}, indent=2))
+
+
+def cmd_eval(a) -> None:
+    from .evaluate import evaluate
+
+    command = "mirror-train " + " ".join(a.argv)
+    figures = evaluate(a.model, Path(a.data), a.faces, a.sheet and Path(a.sheet), command)
+    print(json.dumps(figures, indent=2))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mirror-train", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -65,11 +83,29 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--until", type=int, help="stop at this step (the schedule still runs to --steps)")
     t.add_argument("--threads", type=int, default=2)
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("export", help="ONNX fp32 and int8 of a run, checked and timed; ships the faster with its card")
+    e.add_argument("run", help="run folder (its checkpoint.pt)")
+    e.add_argument("--out", required=True, help="exported_models/NAME: writes NAME.onnx and NAME.json")
+    e.add_argument("--data", help="prepared cache for calibration and checks (default: the run's own)")
+    e.add_argument("--calibration", type=int, default=64, help="validation crops that calibrate int8")
+    e.add_argument("--parity", type=int, default=32, help="validation crops that check ONNX against torch")
+    e.add_argument("--latency-runs", type=int, default=50, help="timed runs per format and thread count")
+    e.add_argument("--threads", type=int, default=2)
+    e.set_defaults(func=cmd_export)
+
+    v = sub.add_parser("eval", help="judge an exported model with independent judges; figures go into its card")
+    v.add_argument("model", help="a name in exported_models/, or the path of a .onnx with its card beside it")
+    v.add_argument("--data", required=True, help="prepared cache; its validation split is judged")
+    v.add_argument("--faces", type=int, default=200, help="faces judged (per age group for age models)")
+    v.add_argument("--sheet", help="contact sheet PNG (default: NAME_sheet.png beside the card)")
+    v.set_defaults(func=cmd_eval)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # eval records the command in the card
     try:
         args.func(args)
     except MirrorError as e:

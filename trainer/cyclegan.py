@@ -25,11 +25,13 @@ MIDDLE_AGE = 40  # sample grids send faces younger than this to the old domain, 
 def domains(data: FaceSet, task: str) -> tuple[np.ndarray, np.ndarray]:
     """Indices of domain A (male, young) and domain B (female, old) in `data`."""
     if task == "gender":
-        a, b = data.female == 0, data.female == 1
-    else:
-        a = (data.age >= YOUNG[0]) & (data.age <= YOUNG[1])
-        b = (data.age >= OLD[0]) & (data.age <= OLD[1])
-    return np.flatnonzero(a), np.flatnonzero(b)
+        return np.flatnonzero(data.female == 0), np.flatnonzero(data.female == 1)
+    return age_domains(data.age)
+
+
+def age_domains(age: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return (np.flatnonzero((age >= YOUNG[0]) & (age <= YOUNG[1])),
+            np.flatnonzero((age >= OLD[0]) & (age <= OLD[1])))
 
 
 def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
@@ -169,7 +171,7 @@ class Pair(nn.Module):
         return image + c.abs() * (full - image)
 
 
-def domain_gap(data: FaceSet) -> float:
+def domain_gap(age: np.ndarray) -> float:
     """What the full translation young -> old means in years: the gap of the domains' mean ages."""
-    a, b = domains(data, "age")
-    return float(data.age[b].mean() - data.age[a].mean())
+    a, b = age_domains(age)
+    return float(age[b].mean() - age[a].mean())

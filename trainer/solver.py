@@ -19,7 +19,7 @@ from tqdm import tqdm
 from mirror.errors import MirrorError
 
 from . import checkpoint, distributed
-from .data import FaceSet
+from .data import FaceSet, fit_size, to_unit
 from .models import AttributeNet, AttributeOutputs, Discriminator, generator
 
 
@@ -90,12 +90,11 @@ class Solver:
         idx = np.sort(rng.choice(len(data) if among is None else len(among), n or self.cfg.batch, replace=False))
         if among is not None:
             idx = np.sort(among[idx])
-        x = torch.from_numpy(np.ascontiguousarray(data.crops[idx])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = to_unit(data.crops[idx])
         if augment:
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             x[flip] = x[flip].flip(3)
-        if x.shape[-1] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        x = fit_size(x, self.size)
         return {"x": x, "female": torch.from_numpy(data.female[idx]), "age": torch.from_numpy(data.age[idx]),
                 "rng": rng}
 
@@ -248,7 +247,7 @@ class AttributeSolver(Solver):
         accs, errs = [], []
         for i in range(0, min(n, len(self.val)), 64):
             idx = np.arange(i, min(i + 64, len(self.val)))
-            x = torch.from_numpy(np.ascontiguousarray(self.val.crops[idx])).permute(0, 3, 1, 2).float() / 127.5 - 1
+            x = to_unit(self.val.crops[idx])
             logit, age = self.net(x)
             accs.append(((logit > 0).float() == torch.from_numpy(self.val.female[idx])).float())
             errs.append((age * 10 - torch.from_numpy(self.val.age[idx])).abs())

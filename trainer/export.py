@@ -1,0 +1,294 @@
+"""Export: a run's checkpoint -> ONNX (fp32, and static int8 QDQ calibrated on real validation
+crops), both checked against torch on other validation crops and timed on this CPU; the faster one
+ships as `NAME.onnx` beside its model card `NAME.json`, which is what the runtime reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import time
+import warnings
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mirror.errors import MirrorError
+
+from . import checkpoint
+from .cyclegan import domain_gap
+from .data import FaceSet, describe, fit_size, read_labels, to_unit
+from .models import describe as describe_arch
+from .solver import SOLVERS, Config
+
+OPSET = 17
+SLIDER = (-1.0, -0.5, 0.0, 0.5, 1.0)
+LICENSES = {
+    "UTKFace": "UTKFace is non-commercial research only; this model inherits those terms",
+    "CelebA": "CelebA is non-commercial research only; this model inherits those terms",
+}
+
+
+def load_run(run: Path) -> tuple[Config, dict]:
+    """The run's config and checkpoint state."""
+    state = checkpoint.load(Path(run) / "checkpoint.pt")
+    known = {f.name for f in fields(Config)}
+    return Config(**{k: v for k, v in state["config"].items() if k in known}), state
+
+
+def deployable(cfg: Config, state: dict, path: Path) -> torch.nn.Module:
+    """The inference module of a run, with the checkpoint's weights, in eval mode."""
+    module, nets = SOLVERS[cfg.kind].deployable(cfg)
+    for name, net in nets.items():
+        checkpoint.restore(net, state["nets"][name], name, path)
+    return module.eval()
+
+
+def task_of(cfg: Config) -> str:
+    return "attributes" if cfg.kind == "attributes" else cfg.task
+
+
+def conditions(task: str, female: np.ndarray) -> np.ndarray | None:
+    """A condition per face, as the runtime would give it: gender, to the other gender (unknown:
+    to female); age, the slider positions in turn. None for the classifier."""
+    if task == "attributes":
+        return None
+    if task == "gender":
+        c = np.where(female == 1, 0.0, 1.0)
+    else:
+        c = np.resize(np.array(SLIDER), len(female))
+    return c.astype(np.float32)[:, None]
+
+
+def feeds(task: str, val: FaceSet, idx: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """ONNX inputs for the validation faces `idx`: crops at the model's size, and conditions."""
+    f = {"image": fit_size(to_unit(val.crops[idx]), size).numpy()}
+    c = conditions(task, val.female[idx])
+    if c is not None:
+        f["condition"] = c
+    return f
+
+
+def names(task: str) -> tuple[list[str], list[str]]:
+    if task == "attributes":
+        return ["image"], ["female", "age"]
+    return ["image", "condition"], ["output"]
+
+
+def to_onnx(module: torch.nn.Module, example: dict[str, np.ndarray], task: str, path: Path) -> None:
+    inputs, outputs = names(task)
+    args = tuple(torch.from_numpy(example[k][:1]) for k in inputs)
+    # The exporter warns that InstanceNorm always uses the input's statistics: it does, by design.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs,
+                          dynamic_axes={k: {0: "batch"} for k in inputs + outputs}, opset_version=OPSET,
+                          dynamo=False, external_data=False, do_constant_folding=True)
+
+
+class Calibration:
+    """onnxruntime's CalibrationDataReader over validation crops, a few at a time."""
+
+    def __init__(self, data: dict[str, np.ndarray], batch: int = 8):
+        n = len(data["image"])
+        self.parts = [{k: v[i:i + batch] for k, v in data.items()} for i in range(0, n, batch)]
+        self.it = iter(self.parts)
+
+    def get_next(self):
+        return next(self.it, None)
+
+    def rewind(self):
+        self.it = iter(self.parts)
+
+
+def quantize(fp32: Path, out: Path, calib: dict[str, np.ndarray], per_channel: bool) -> None:
+    """Static int8, QDQ format. reduce_range keeps weights to 7 bits, which avoids the overflow of
+    int8 multiply-accumulate on CPUs without VNNI. Dynamic quantization is 4-8x slower here."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    CalibrationDataReader.register(Calibration)
+    prepped = out.with_suffix(".pre.onnx")
+    # Symbolic shape inference stops at the upsampling Resize; ONNX's own shape inference suffices.
+    quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
+    # The quantizer logs a warning per 1-D weight (normalisation scales) it leaves per-tensor.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_static(str(prepped), str(out), Calibration(calib), quant_format=QuantFormat.QDQ,
+                        per_channel=per_channel, reduce_range=True)
+    finally:
+        root.setLevel(level)
+    prepped.unlink()
+
+
+def session(path: Path, threads: int = 0):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(sess, data: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return sess.run(None, {i.name: data[i.name] for i in sess.get_inputs()})
+
+
+def reference(module: torch.nn.Module, task: str, data: dict[str, np.ndarray]) -> list[np.ndarray]:
+    inputs, _ = names(task)
+    with torch.no_grad():
+        out = module(*(torch.from_numpy(data[k]) for k in inputs))
+    return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+
+
+def errors(task: str, got: list[np.ndarray], want: list[np.ndarray]) -> dict:
+    """Max and mean absolute error: images in pixel units (0-255); the classifier's P(female) in
+    probability and its age in years."""
+    def stats(a, b, scale):
+        d = np.abs(a - b) * scale
+        return {"max_abs": round(float(d.max()), 4), "mean_abs": round(float(d.mean()), 4)}
+
+    if task == "attributes":
+        return {"female": stats(got[0], want[0], 1.0), "age_years": stats(got[1], want[1], 1.0)}
+    return stats(got[0], want[0], 127.5)
+
+
+def latency(path: Path, one: dict[str, np.ndarray], threads: int, runs: int) -> float:
+    """Median milliseconds of one face (batch 1) with `threads` intra-op threads."""
+    sess = session(path, threads)
+    for _ in range(3):
+        run_onnx(sess, one)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run_onnx(sess, one)
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64, parity: int = 32,
+           runs: int = 50) -> dict:
+    """Exports the run to `out`.onnx and `out`.json; returns the card."""
+    run, out = Path(run), Path(out)
+    cfg, state = load_run(run)
+    module = deployable(cfg, state, run / "checkpoint.pt")
+    task = task_of(cfg)
+    cache = Path(data or cfg.data)
+    val = FaceSet(cache, "val")
+    size = cfg.size or val.spec.size
+    # Calibration and parity crops are disjoint where the split allows it.
+    n = len(val)
+    calib_idx = np.arange(min(calibration, n))
+    check_idx = np.arange(max(0, n - parity), n)
+    calib, check = feeds(task, val, calib_idx, size), feeds(task, val, check_idx, size)
+
+    work = out.parent / f".{out.name}.export"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        variants = {"fp32": work / "fp32.onnx"}
+        steps = tqdm(total=5, desc="export", unit="stage")
+        to_onnx(module, check, task, variants["fp32"])
+        steps.update()
+        want = reference(module, task, check)
+        report = {"fp32": errors(task, run_onnx(session(variants["fp32"]), check), want)}
+        # Per-channel weight scales help some nets and not others: keep whichever is closer.
+        best = None
+        for per_channel in (False, True):
+            path = work / f"int8{'-pc' if per_channel else ''}.onnx"
+            quantize(variants["fp32"], path, calib, per_channel)
+            err = errors(task, run_onnx(session(path), check), want)
+            score = err["mean_abs"] if task != "attributes" else err["age_years"]["mean_abs"]
+            if best is None or score < best[0]:
+                best = (score, path, per_channel, err)
+            steps.update()
+        _, variants["int8"], per_channel, report["int8"] = best
+        one = {k: v[:1] for k, v in check.items()}
+        times = {fmt: {str(t): latency(p, one, t, runs) for t in (1, 2)} for fmt, p in variants.items()}
+        steps.update(2)
+        steps.close()
+        shipped = min(times, key=lambda fmt: min(times[fmt].values()))
+        card = model_card(out.name, cfg, state, task, cache, size, val.spec.margin, shipped)
+        card["parity"] = {"against": "torch fp32", "unit": "pixels (0-255)" if task != "attributes" else
+                          "female: probability, age: years", "crops": len(check_idx),
+                          "calibration_crops": len(calib_idx), "disjoint": bool(calib_idx[-1] < check_idx[0]),
+                          "int8_per_channel": per_channel, **report}
+        card["latency_ms"] = {"batch": 1, "runs": runs, "statistic": "median", "cpu": cpu_name(),
+                              "threads": "intra-op threads", **times, "shipped": shipped}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(variants[shipped], out.with_suffix(".onnx"))
+        write_card(out.with_suffix(".json"), card)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return card
+
+
+def model_card(name: str, cfg: Config, state: dict, task: str, cache: Path, size: int, margin: float,
+               shipped: str) -> dict:
+    inputs, _ = names(task)
+    card = {"name": name, "task": task, "architecture": architecture(cfg),
+            "format": "onnx-int8-qdq" if shipped == "int8" else "onnx-fp32",
+            # A model trained below the cache's size sees the same crop, only smaller: the runtime
+            # crops at the model's own size with the same margin.
+            "align": {"size": size, "margin": margin},
+            "normalisation": {"color": "RGB", "scale": "[-1,1]"},
+            "inputs": {"image": [-1, 3, size, size], **({"condition": [-1, 1]} if "condition" in inputs else {})}}
+    if task == "attributes":
+        card["outputs"] = {"female": [-1, 1], "age": [-1, 1]}
+    else:
+        card["outputs"] = {"output": [-1, 3, size, size]}
+        card["conditions"] = {"condition": "gender: 1 = to female, 0 = to male" if task == "gender"
+                              else "age: slider a in [-1,1], 0 unchanged"}
+    if task == "age":
+        if cfg.kind == "cyclegan":
+            ages = np.array([float(r["age"]) for r in read_labels(cache) if r["split"] == "train"], np.float32)
+            card["age_span_years"] = round(domain_gap(ages), 1)
+        else:
+            card["age_span_years"] = cfg.age_span
+    dataset = describe(cache)
+    card["training"] = {"kind": cfg.kind, "steps": state["step"], "batch": cfg.batch,
+                        "train_time_s": round(state.get("time", 0.0), 1), "config": asdict(cfg), "data": dataset}
+    card["metrics"] = {}
+    card["license"] = LICENSES.get(dataset.split(",")[0], "trained on the user's own data: check its terms")
+    return card
+
+
+def architecture(cfg: Config) -> str:
+    if cfg.kind == "attributes":
+        return "VGG-style attribute classifier (32ch, 5 stages, 64 px inside): P(female) and age in years"
+    if cfg.kind == "stargan":
+        return f"StarGAN-style conditional generator, {describe_arch(cfg.arch)}"
+    return (f"CycleGAN, two {describe_arch(cfg.arch)} generators; both run and the condition picks "
+            f"(gender) or blends with the input (age) per face")
+
+
+def write_card(path: Path, card: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_card(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise MirrorError(f"{path}: unreadable model card ({e})") from None
