@@ -31,6 +31,11 @@ def face_mask(points: np.ndarray, size: int, feather: float = 0.06) -> np.ndarra
     return mask.astype(np.float32) / 255.0
 
 
+def warm_up() -> None:
+    """OpenCV builds its float LAB tables on first use (~0.1 s): do it before the first frame."""
+    cv2.cvtColor(np.zeros((1, 1, 3), np.float32), cv2.COLOR_BGR2LAB)
+
+
 def match_colour(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The generated crop with the per-channel LAB mean and spread of the original inside the mask
     (Reinhard et al. 2001), so the skin tone does not jump where the mask fades out."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
@@ -13,12 +14,13 @@ from .errors import MirrorError
 DESCRIPTION = """\
 A real-time magic mirror: other-gender and older/younger faces.
 
-  mirror                                  start the GUI (same as `mirror gui`)
+  mirror [gui [...]]                      start the GUI (`mirror gui --help` for its options)
   mirror run --source S --out O [...]     transform a camera, video, image or folder, headless
   mirror --source S --out O [...]         the same: options without a command mean `run`
   mirror models [--models DIR]            list the models, where they run, and unusable files
 
-`mirror run --help` lists the effect options."""
+`mirror run --help` lists the effect options. On a terminal the native libraries' log lines are
+hidden; MIRROR_NATIVE_LOGS=1 shows them."""
 
 RUN_EXAMPLES = """\
 examples:
@@ -30,6 +32,30 @@ examples:
 outputs: an image source gives an image (or a file of that name in an existing folder), a folder
 gives a folder with the same file names, a video or camera gives a video at the input's frame rate
 (.mp4 mp4v, .avi/.mkv MJPG, .webm VP8)."""
+
+
+@contextmanager
+def _quiet_native_logs():
+    """MediaPipe (absl) and OpenCV write warnings straight to file descriptor 2 on every start:
+    on a terminal, send that descriptor to /dev/null and keep Python's own stderr (errors, the
+    progress bar) on the terminal. MIRROR_NATIVE_LOGS=1 keeps them."""
+    if os.environ.get("MIRROR_NATIVE_LOGS") or not sys.stderr.isatty():
+        yield
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.close(saved)
+        os.close(null)
 
 
 class Parser(argparse.ArgumentParser):
@@ -139,21 +165,21 @@ def models(args: argparse.Namespace) -> int:
     return 0
 
 
-def gui(args: argparse.Namespace) -> int:
+def gui(argv: list[str]) -> int:
+    """The GUI parses its own options (mirror gui --help)."""
     try:
-        from .gui import main as gui_main
+        from .gui.app import main as gui_main
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("mirror.gui"):
             raise MirrorError("the GUI is not part of this version yet; use `mirror run --help`") from None
         raise
-    return gui_main(args)
+    return gui_main(argv)
 
 
 # name -> (help, argument adder, handler). `mirror bench` will plug in here.
 COMMANDS = {
     "run": ("transform a camera, video, image or folder", add_run_args, run),
     "models": ("list the exported models and where they run", add_models_arg, models),
-    "gui": ("start the GUI (the default without arguments)", add_models_arg, gui),
 }
 
 
@@ -170,16 +196,16 @@ def parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        argv = ["gui"]
-    elif argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+    if argv and argv[0] not in (*COMMANDS, "gui", "-h", "--help", "--version"):
         argv = ["run", *argv]
-    # MediaPipe's native logging (glog/absl) otherwise fills the terminal on every start.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # OpenCV logs every failed camera probe; the error line below says what matters.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
     try:
-        args = parser().parse_args(argv)
-        return COMMANDS[args.command][2](args)
+        with _quiet_native_logs():
+            if not argv or argv[0] == "gui":
+                return gui(argv[1:])
+            args = parser().parse_args(argv)
+            return COMMANDS[args.command][2](args)
     except MirrorError as e:
         print(f"mirror: error: {e}", file=sys.stderr)
         return 1

@@ -20,9 +20,10 @@ from .errors import MirrorError
 
 TASKS = ("gender", "age", "attributes")
 NORMALISATION = {"color": "RGB", "scale": "[-1,1]"}
-# What each task must take and give, beyond the card's own shapes.
+# What each task must take and give, beyond the card's own shapes. A generator gives one image,
+# under whatever name (a graph cannot reuse its input's name "image"); `Model.run` calls it "image".
 TASK_INPUTS = {"gender": {"image", "condition"}, "age": {"image", "condition"}, "attributes": {"image"}}
-TASK_OUTPUTS = {"gender": {"image"}, "age": {"image"}, "attributes": {"female", "age"}}
+TASK_OUTPUTS = {"attributes": {"female", "age"}}
 # Fastest first; ONNX Runtime skips what it cannot start, and `Model.provider` says what really runs.
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "DmlExecutionProvider",
              "CoreMLExecutionProvider", "CPUExecutionProvider")
@@ -65,9 +66,11 @@ class Card:
                        age_span_years=d.get("age_span_years"), data=d)
         except (KeyError, TypeError, ValueError) as e:
             raise MirrorError(f"{path}: model card lacks or mangles {e}") from None
-        if not TASK_INPUTS[task] <= set(card.inputs) or not TASK_OUTPUTS[task] <= set(card.outputs):
-            raise MirrorError(f"{path}: a {task} model needs inputs {sorted(TASK_INPUTS[task])} and outputs "
-                              f"{sorted(TASK_OUTPUTS[task])}, the card says {sorted(card.inputs)} -> {sorted(card.outputs)}")
+        outputs_ok = TASK_OUTPUTS[task] <= set(card.outputs) if task in TASK_OUTPUTS else len(card.outputs) == 1
+        if set(card.inputs) != TASK_INPUTS[task] or not outputs_ok:
+            want = sorted(TASK_OUTPUTS.get(task, ["one image"]))
+            raise MirrorError(f"{path}: a {task} model takes {sorted(TASK_INPUTS[task])} and gives {want}; "
+                              f"the card says {sorted(card.inputs)} -> {sorted(card.outputs)}")
         return card
 
 
@@ -101,14 +104,10 @@ class Model:
         if set(real) != set(self.card.inputs):
             raise MirrorError(f"{self.path}: the graph's inputs {sorted(real)} are not the card's {sorted(self.card.inputs)}")
         outs = [o.name for o in self.session.get_outputs()]
-        # The card names outputs by role; a graph cannot call its output "image" when its input
-        # already is, so roles match by name where they can and by position otherwise.
-        if set(self.card.outputs) <= set(outs):
-            self.outputs = {role: role for role in self.card.outputs}
-        elif len(outs) == len(self.card.outputs):
-            self.outputs = dict(zip(self.card.outputs, outs))
-        else:
-            raise MirrorError(f"{self.path}: the graph's outputs {outs} do not match the card's {sorted(self.card.outputs)}")
+        if missing := set(self.card.outputs) - set(outs):
+            raise MirrorError(f"{self.path}: the graph lacks the card's outputs {sorted(missing)} (it has {outs})")
+        # Output role -> graph output name.
+        self.outputs = {r: r for r in self.card.outputs} if self.task == "attributes" else {"image": next(iter(self.card.outputs))}
         n = self.card.align.size
         if list(self.card.inputs["image"])[1:] != [3, n, n]:
             raise MirrorError(f"{self.path}: card input image {self.card.inputs['image']} does not fit its "

@@ -45,6 +45,7 @@ class FaceResult:
     box: tuple[int, int, int, int] | None  # the face crop's box in the frame; None: wholly outside
     changed: bool = False
     female: float | None = None  # the classifier's P(female), when `swap` ran
+    target: str | None = None  # the gender the face was turned towards ("female"/"male"), for overlays
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Result:
     image: np.ndarray
     faces: list[FaceResult]
     timings: dict[str, float]  # milliseconds per stage (STAGES) and "total"
+    effect: Effect = field(default_factory=Effect)  # the effect the frame was made with
 
 
 Overlay = Callable[[np.ndarray, Result], None]  # draws on result.image (BGR) in place
@@ -72,6 +74,7 @@ class Pipeline:
         self.video = video
         self.landmarker = landmarker or Landmarker(max_faces=max_faces, video=video, smooth=smooth, fps=fps)
         self.overlays: list[Overlay] = []
+        blend.warm_up()
 
     def __call__(self, frame: np.ndarray, copy: bool = True) -> Result:
         """Transform one frame: BGR uint8, or grey, or BGRA (the result keeps the layout). With
@@ -106,6 +109,8 @@ class Pipeline:
             if self.translator.last_female is not None:
                 for r, p in zip(todo, self.translator.last_female):
                     r.female = float(p)
+            for r in todo:
+                r.target = self.translator.target(effect, r.face.track)
             clock("translate")
             for r, crop, gen in zip(todo, crops, generated):
                 mask = blend.face_mask(r.alignment.to_crop(r.face.points), spec.size)
@@ -113,7 +118,7 @@ class Pipeline:
                 r.changed = True
             clock("blend")
 
-        result = Result(image, results, timings)
+        result = Result(image, results, timings, effect)
         for overlay in self.overlays:
             overlay(image, result)
         clock("overlay")

@@ -56,12 +56,12 @@ def export_generator(folder: Path, name: str, task: str, size: int = 128, margin
             helper.make_node("Reshape", ["c", "shape4"], ["c4"]),
             helper.make_node("Mul", ["c4", "blob"], ["shift"]),
             helper.make_node("Add", ["image", "shift"], ["moved"]),
-            helper.make_node("Clip", ["moved", "lo", "hi"], ["out"]),
+            helper.make_node("Clip", ["moved", "lo", "hi"], ["output"]),
         ],
         name,
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [n, 3, size, size]),
          helper.make_tensor_value_info("condition", TensorProto.FLOAT, [n, 1])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [n, 3, size, size])],  # card role "image"
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [n, 3, size, size])],
         [numpy_helper.from_array(np.array([neutral], np.float32), "neutral"),
          numpy_helper.from_array(np.array([-1, 1, 1, 1], np.int64), "shape4"),
          numpy_helper.from_array(blob(size), "blob"),
@@ -69,8 +69,9 @@ def export_generator(folder: Path, name: str, task: str, size: int = 128, margin
          numpy_helper.from_array(np.array(1, np.float32), "hi")],
     )
     _save(graph, folder / f"{name}.onnx")
-    _card(folder, name, task, size, margin, {"image": [1, 3, size, size], "condition": [1, 1]},
-          {"image": [1, 3, size, size]}, **({"age_span_years": 40} if task == "age" else {}))
+    b = -1 if dynamic else 1  # as the trainer writes a dynamic batch
+    _card(folder, name, task, size, margin, {"image": [b, 3, size, size], "condition": [b, 1]},
+          {"output": [b, 3, size, size]}, **({"age_span_years": 40} if task == "age" else {}))
     return folder / f"{name}.onnx"
 
 
@@ -96,8 +97,8 @@ def export_classifier(folder: Path, name: str = "attrs-fixture", female: float =
          numpy_helper.from_array(np.array(age, np.float32), "years")],
     )
     _save(graph, folder / f"{name}.onnx")
-    _card(folder, name, "attributes", size, margin, {"image": [1, 3, size, size]},
-          {"female": [1, 1], "age": [1, 1]})
+    _card(folder, name, "attributes", size, margin, {"image": [-1, 3, size, size]},
+          {"female": [-1, 1], "age": [-1, 1]})
     return folder / f"{name}.onnx"
 
 

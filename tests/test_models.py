@@ -68,12 +68,16 @@ def test_bad_models_are_reported_and_good_ones_kept(tmp_path, models_dir):
     (tmp_path / "wrong-size.json").write_text(json.dumps(card))
     export_generator(tmp_path, "wrong-names", "age")
     card = json.loads((tmp_path / "wrong-names.json").read_text())
-    card["inputs"] = {"image": [1, 3, 128, 128], "age": [1, 1], "condition": [1, 1]}
+    card["outputs"] = {"generated": [-1, 3, 128, 128]}  # the graph calls it "output"
     (tmp_path / "wrong-names.json").write_text(json.dumps(card))
     export_classifier(tmp_path, "no-task")
     card = json.loads((tmp_path / "no-task.json").read_text())
     card["task"] = "hair"
     (tmp_path / "no-task.json").write_text(json.dumps(card))
+    export_generator(tmp_path, "wrong-condition", "gender")
+    card = json.loads((tmp_path / "wrong-condition.json").read_text())
+    card["inputs"]["condition"] = [-1, 2]
+    (tmp_path / "wrong-condition.json").write_text(json.dumps(card))
     (tmp_path / "broken.onnx").write_bytes(b"")
     (tmp_path / "broken.json").write_text("{not json")
 
@@ -81,6 +85,7 @@ def test_bad_models_are_reported_and_good_ones_kept(tmp_path, models_dir):
     assert list(reg.models) == ["gender-fixture"]
     named = {str(p).split(":")[0].rsplit("/", 1)[-1] for p in reg.problems}
     assert named == {"garbage.onnx", "orphan.onnx", "lonely.json", "wrong-size.onnx", "wrong-names.onnx",
+                     "wrong-condition.onnx",
                      "no-task.json", "broken.json"}
     assert all(isinstance(p, MirrorError) for p in reg.problems)
     assert any("unusable" in line for line in reg.describe())

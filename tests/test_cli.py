@@ -1,0 +1,111 @@
+"""The headless CLI: images, folders and videos in and out, and one-line errors."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mirror.cli import main
+from runtime_fixtures import MEDIA, photo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys, *args) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def test_image_in_image_out(tmp_path, models_dir, capsys):
+    out = tmp_path / "out.png"
+    code, err = run_cli(capsys, "--source", MEDIA / "sample3.jpg", "--effect", "female", "--out", out, "--models", models_dir)
+    assert code == 0 and "3 face(s) changed" in err
+    image, result = photo("sample3.jpg"), cv2.imread(str(out))
+    assert result.shape == image.shape and (result != image).any()
+
+
+def test_run_subcommand_and_age_alone(tmp_path, models_dir, capsys):
+    code, err = run_cli(capsys, "run", "--source", MEDIA / "obama.jpg", "--age", "-0.5", "--intensity", "0.7",
+                        "--out", tmp_path, "--models", models_dir)
+    assert code == 0 and "1 face(s) changed" in err
+    assert cv2.imread(str(tmp_path / "obama.jpg")).shape == photo("obama.jpg").shape
+
+
+def test_folder_keeps_names(tmp_path, models_dir, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("astronaut.png", "biden.jpg"):
+        shutil.copy(MEDIA / name, src)
+    (src / "notes.txt").write_text("not an image")
+    cv2.imwrite(str(src / "black.png"), np.zeros((64, 64), np.uint8))
+    code, err = run_cli(capsys, "--source", src, "--effect", "swap", "--out", tmp_path / "out", "--models", models_dir)
+    assert code == 0 and "3 frame(s)" in err and "2 face(s) changed" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["astronaut.png", "biden.jpg", "black.png"]
+    black = cv2.imread(str(tmp_path / "out" / "black.png"), cv2.IMREAD_UNCHANGED)
+    assert black.shape == (64, 64) and not black.any()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "nowhere.jpg", "--effect", "female", "--out", "o.jpg"], "no such file"),
+    (["--source", "9", "--effect", "female", "--out", "o.avi"], "cannot open camera 9"),
+    (["--source", MEDIA / "obama.jpg", "--age", "2", "--out", "o.jpg"], "--age must lie in [-1, 1]"),
+    (["--source", MEDIA / "obama.jpg", "--effect", "old", "--out", "o.jpg"], "invalid choice"),
+    (["--source", MEDIA / "obama.jpg", "--out", "o.jpg"], "nothing to do"),
+    (["--source", MEDIA / "obama.jpg", "--effect", "male"], "required: --out"),
+    (["--source", MEDIA / "obama.jpg", "--effect", "male", "--out", "o.txt"], "an image needs one of"),
+    (["--source", MEDIA / "README.md", "--effect", "male", "--out", "o.avi"], "cannot open video"),
+])
+def test_errors_are_one_line(tmp_path, models_dir, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(capsys, *args, "--models", models_dir)
+    lines = err.strip().splitlines()
+    assert code != 0
+    assert len(lines) == 1 and lines[0].startswith("mirror: error: ") and message in lines[0], err
+
+
+def test_whole_stderr_is_one_line():
+    """In a fresh process, nothing else (OpenCV's camera probing logs) reaches stderr either."""
+    done = subprocess.run([sys.executable, "-m", "mirror", "--source", "9", "--effect", "male", "--out", "o.avi"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr == "mirror: error: cannot open camera 9\n"
+
+
+def test_missing_models_are_one_line(tmp_path, capsys):
+    code, err = run_cli(capsys, "--source", MEDIA / "obama.jpg", "--effect", "female", "--out", tmp_path / "o.jpg",
+                        "--models", tmp_path)
+    assert code == 1 and err.strip() == f"mirror: error: no gender model in {tmp_path} (export one with mirror-train export)"
+
+
+def test_help_documents_the_forms(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "mirror run --source" in out and "start the GUI" in out and "options without a command mean `run`" in out
+
+
+def test_models_command_lists_providers(models_dir, capsys):
+    assert main(["models", "--models", str(models_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "gender-fixture: gender" in out and "runs on CPUExecutionProvider" in out
+
+
+def test_runtime_never_imports_torch(tmp_path, models_dir):
+    """The CLI run end to end in a fresh interpreter: neither torch nor onnx (train-only) loads."""
+    code = (
+        "import sys\n"
+        "from mirror.cli import main\n"
+        f"assert main(['--source', {str(MEDIA / 'astronaut.png')!r}, '--effect', 'female', '--age', '0.3',\n"
+        f"             '--out', {str(tmp_path / 'o.png')!r}, '--models', {str(models_dir)!r}]) == 0\n"
+        "import mirror.pipeline, mirror.models, mirror.translate, mirror.blend, mirror.source, mirror.output\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'torchvision')]\n"
+        "print('LOADED', bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LOADED []" in done.stdout and (tmp_path / "o.png").exists()
