@@ -14,9 +14,10 @@ from .errors import MirrorError
 DESCRIPTION = """\
 A real-time magic mirror: other-gender and older/younger faces.
 
-  mirror [gui [...]]                      start the GUI (`mirror gui --help` for its options)
+  mirror [gui] [--source S] [...]         start the GUI (`mirror gui --help` for its options)
   mirror run --source S --out O [...]     transform a camera, video, image or folder, headless
-  mirror --source S --out O [...]         the same: options without a command mean `run`
+  mirror --source S --out O [...]         the same: options without a command mean `run` when
+                                          they name an --out, and the GUI when they do not
   mirror models [--models DIR]            list the models, where they run, and unusable files
 
 `mirror run --help` lists the effect options. On a terminal the native libraries' log lines are
@@ -165,22 +166,40 @@ def models(args: argparse.Namespace) -> int:
     return 0
 
 
-def gui(argv: list[str]) -> int:
-    """The GUI parses its own options (mirror gui --help)."""
+def add_gui_args(p: argparse.ArgumentParser) -> None:
     try:
-        from .gui.app import main as gui_main
+        from .gui.app import add_args
     except ModuleNotFoundError as e:
-        if e.name and e.name.startswith("mirror.gui"):
-            raise MirrorError("the GUI is not part of this version yet; use `mirror run --help`") from None
+        if not (e.name or "").startswith("mirror.gui"):
+            raise
+        return
+    add_args(p)
+
+
+def gui(args: argparse.Namespace) -> int:
+    try:
+        from .gui.app import run as gui_run
+    except ModuleNotFoundError as e:
+        if (e.name or "").startswith("mirror.gui"):
+            raise MirrorError("the GUI is not part of this version; use `mirror run --help`") from None
         raise
-    return gui_main(argv)
+    return gui_run(args)
 
 
 # name -> (help, argument adder, handler). `mirror bench` will plug in here.
 COMMANDS = {
-    "run": ("transform a camera, video, image or folder", add_run_args, run),
+    "gui": ("start the GUI (the default)", add_gui_args, gui),
+    "run": ("transform a camera, video, image or folder, headless", add_run_args, run),
     "models": ("list the exported models and where they run", add_models_arg, models),
 }
+
+
+def route(argv: list[str]) -> list[str]:
+    """The command a command line means: none given, `run` when it names an --out, else the GUI."""
+    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help", "--version")):
+        return argv
+    headless = any(a == "--out" or a.startswith("--out=") for a in argv)
+    return ["run" if headless else "gui", *argv]
 
 
 def parser() -> Parser:
@@ -195,15 +214,11 @@ def parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in (*COMMANDS, "gui", "-h", "--help", "--version"):
-        argv = ["run", *argv]
+    argv = route(list(sys.argv[1:] if argv is None else argv))
     # OpenCV logs every failed camera probe; the error line below says what matters.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
     try:
         with _quiet_native_logs():
-            if not argv or argv[0] == "gui":
-                return gui(argv[1:])
             args = parser().parse_args(argv)
             return COMMANDS[args.command][2](args)
     except MirrorError as e:

@@ -55,7 +55,7 @@ def test_folder_keeps_names(tmp_path, models_dir, capsys):
     (["--source", MEDIA / "obama.jpg", "--age", "2", "--out", "o.jpg"], "--age must lie in [-1, 1]"),
     (["--source", MEDIA / "obama.jpg", "--effect", "old", "--out", "o.jpg"], "invalid choice"),
     (["--source", MEDIA / "obama.jpg", "--out", "o.jpg"], "nothing to do"),
-    (["--source", MEDIA / "obama.jpg", "--effect", "male"], "required: --out"),
+    (["run", "--source", MEDIA / "obama.jpg", "--effect", "male"], "required: --out"),
     (["--source", MEDIA / "obama.jpg", "--effect", "male", "--out", "o.txt"], "an image needs one of"),
     (["--source", MEDIA / "README.md", "--effect", "male", "--out", "o.avi"], "cannot open video"),
 ])
@@ -79,6 +79,18 @@ def test_missing_models_are_one_line(tmp_path, capsys):
     code, err = run_cli(capsys, "--source", MEDIA / "obama.jpg", "--effect", "female", "--out", tmp_path / "o.jpg",
                         "--models", tmp_path)
     assert code == 1 and err.strip() == f"mirror: error: no gender model in {tmp_path} (export one with mirror-train export)"
+
+
+def test_routing_without_a_command():
+    """Options with an --out mean `run`; none, or options without --out, start the GUI."""
+    from mirror.cli import route
+
+    assert route([]) == ["gui"]
+    assert route(["--source", "0"]) == ["gui", "--source", "0"]
+    assert route(["--source", "a.jpg", "--out=b.jpg"]) == ["run", "--source", "a.jpg", "--out=b.jpg"]
+    assert route(["--age", "1", "--out", "b.jpg"])[0] == "run"
+    assert route(["models", "--models", "x"]) == ["models", "--models", "x"]
+    assert route(["--help"]) == ["--help"]
 
 
 def test_help_documents_the_forms(capsys):
