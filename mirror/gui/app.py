@@ -1,0 +1,98 @@
+"""Starting the app: its command-line options, the QApplication, and the automated-screenshot mode.
+
+    mirror [--source 0|FILE] [--models DIR] [--settings FILE]
+    mirror --screenshot app.png --quit-after-frames 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..errors import MirrorError
+
+SCREENSHOT_TIMEOUT_S = 120  # a screenshot run whose frames never come still ends
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    """The GUI's options, shared by `mirror gui` and `python -m mirror.gui.app`."""
+    from ..cli import add_models_arg
+
+    p.add_argument("--source", metavar="INDEX|PATH",
+                   help="camera index, video or image to start with (default: the last one, else a "
+                        "camera, else the bundled sample clip)")
+    add_models_arg(p)
+    p.add_argument("--settings", type=Path, metavar="FILE",
+                   help="keep settings in this INI file instead of the user's settings")
+    p.add_argument("--screenshot", type=Path, metavar="PATH",
+                   help="save a PNG of the whole window after --quit-after-frames frames, then exit")
+    p.add_argument("--quit-after-frames", type=int, metavar="N",
+                   help="exit after N frames have been shown")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Shows the window until it is closed; returns the exit status. With --quit-after-frames, 1
+    when the frames did not come (the source failed or ended first)."""
+    if args.quit_after_frames is not None and args.quit_after_frames < 1:
+        raise MirrorError("--quit-after-frames must be at least 1")
+    if args.screenshot is not None and args.quit_after_frames is None:
+        raise MirrorError("--screenshot needs --quit-after-frames N")
+    if args.screenshot is not None and not args.screenshot.parent.is_dir():
+        raise MirrorError(f"--screenshot {args.screenshot}: folder {args.screenshot.parent} does not exist")
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ..cli import default_models
+    from ..models import Registry
+    from . import sources
+    from .window import Window
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("mirror")
+    app.setOrganizationName("mirror")
+    registry = Registry(args.models or default_models())
+    for problem in registry.problems:
+        print(f"mirror: warning: {problem}", file=sys.stderr)
+    store = QSettings(str(args.settings), QSettings.Format.IniFormat) if args.settings else QSettings()
+    window = Window(registry, store, sources.from_spec(args.source) if args.source else None)
+    window.show()
+    if args.quit_after_frames is None:
+        return app.exec()
+
+    outcome = {"status": 1}
+
+    def finish(status: int) -> None:
+        if outcome.get("done"):
+            return
+        outcome.update(done=True, status=status)
+        if args.screenshot is not None:
+            window.grab().save(str(args.screenshot))
+        window.close()
+
+    window.frame_shown.connect(lambda n: n >= args.quit_after_frames and finish(0))
+    # A source that fails or ends first: wait a moment so the message is in the screenshot.
+    window.source_ended.connect(lambda _: QTimer.singleShot(300, lambda: finish(1)))
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, lambda: finish(1))
+    app.exec()
+    if outcome["status"]:
+        print(f"mirror: {window.frames} of {args.quit_after_frames} frame(s) shown", file=sys.stderr)
+    return outcome["status"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's start-up chatter
+    p = argparse.ArgumentParser(prog="mirror", description="The mirror desktop app.")
+    add_args(p)
+    args = p.parse_args(argv)
+    try:
+        return run(args)
+    except MirrorError as e:
+        print(f"mirror: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""Capture and processing, each on its own thread, so that the window never waits for either.
+
+    capture thread --(bounded drop-oldest queue)--> processing thread --(mailbox of one)--> window
+
+The capture thread reads the source at its own pace (a camera's, or a video's frame rate) and never
+waits for the model: when processing is slower, the oldest frames are dropped, so the picture stays
+current and the frame rate falls instead of the latency growing. The processing thread reads the
+window's latest `Prefs` for every frame, so a moved slider shows in the next frame. Results go to
+the window through a mailbox that holds only the newest one: a busy window skips frames rather
+than queueing them.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from ..errors import MirrorError
+from ..models import Registry
+from ..output import VideoWriter
+from ..pipeline import FaceResult, Overlay, Pipeline, Settings
+from ..source import Frame, Source, open_source
+from ..translate import Effect
+from .settings import Prefs
+from .sources import Choice
+
+STILL_FPS = 15.0  # an image is shown again and again, so that slider changes still show
+HOLD_SECONDS = 3.0  # each image of a folder
+
+
+@dataclass
+class Ended:
+    """The source stopped: a file ended, a camera went away, or it never opened."""
+
+    message: str
+
+
+@dataclass
+class Captured:
+    image: np.ndarray
+    index: int
+    time: float  # time.perf_counter() when read
+
+
+@dataclass
+class Shown:
+    """One processed frame and how it was made."""
+
+    before: np.ndarray  # the camera's frame as shown (mirrored when asked), BGR
+    after: np.ndarray  # the transformed frame, with any overlays, BGR
+    faces: list[FaceResult]
+    timings: dict[str, float]  # the pipeline's ms per stage
+    latency: float  # ms from reading the frame to its result
+    prefs: Prefs  # the settings this frame was made with
+    index: int
+
+
+class DropOldest:
+    """A bounded FIFO queue whose `put` never blocks: when full, the oldest item goes."""
+
+    def __init__(self, size: int = 1):
+        self.items: collections.deque = collections.deque(maxlen=size)
+        self.ready = threading.Condition()
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        with self.ready:
+            if len(self.items) == self.items.maxlen:
+                self.dropped += 1
+            self.items.append(item)
+            self.ready.notify()
+
+    def get(self, timeout: float):
+        """The oldest item, or None after `timeout` seconds without one."""
+        with self.ready:
+            if not self.items:
+                self.ready.wait(timeout)
+            return self.items.popleft() if self.items else None
+
+    def clear(self) -> None:
+        with self.ready:
+            self.items.clear()
+
+
+class Capture(threading.Thread):
+    """Opens a source and feeds its frames into `queue` until stopped or the source ends."""
+
+    def __init__(self, choice: Choice, queue: DropOldest):
+        super().__init__(name="mirror-capture", daemon=True)
+        self.choice, self.queue = choice, queue
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                with open_source(self.choice.spec) as source:
+                    self._play(source)
+                if self.stopping.is_set():
+                    return
+                if not (self.choice.loop or source.kind in ("image", "folder")):
+                    self.queue.put(Ended(self._end_message(source)))
+                    return
+        except MirrorError as e:
+            self.queue.put(Ended(f"{e}."))
+        except Exception as e:  # a decoder crash must not take the app down
+            traceback.print_exc(file=sys.stderr)
+            self.queue.put(Ended(f"{self.choice.label} failed: {e}"))
+
+    def _play(self, source: Source) -> None:
+        still = source.kind in ("image", "folder")
+        fps = STILL_FPS if still else source.fps
+        repeats = round((HOLD_SECONDS if source.kind == "folder" else 1e9) * fps) if still else 1
+        due = time.perf_counter()
+        for frame in source:
+            for _ in range(repeats):
+                if self.stopping.is_set():
+                    return
+                if source.kind != "camera":  # a camera paces itself; files would race ahead
+                    due = _sleep_until(due, 1.0 / fps)
+                self.queue.put(Captured(frame.image, frame.index, time.perf_counter()))
+
+    def _end_message(self, source: Source) -> str:
+        if source.kind == "camera":
+            return f"{self.choice.label} stopped sending pictures (unplugged?). Plug it in and reopen."
+        return f"End of {self.choice.label}."
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def _sleep_until(due: float, period: float) -> float:
+    """Waits for `due` and returns the next due time; a source that fell behind starts afresh
+    rather than rushing through frames to catch up."""
+    now = time.perf_counter()
+    if due > now:
+        time.sleep(due - now)
+        now = due
+    return max(due + period, now)
+
+
+class Recorder:
+    """Writes frames to a video while on. Its lock lets the window start and stop it while the
+    processing thread writes."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.writer: VideoWriter | None = None
+
+    def start(self, path: Path, fps: float) -> None:
+        with self.lock:
+            self._close()
+            self.writer = VideoWriter(path, fps)
+
+    def write(self, image: np.ndarray, index: int) -> str | None:
+        """Returns an error message when writing fails (the recording then stops)."""
+        with self.lock:
+            if self.writer is None:
+                return None
+            try:
+                self.writer.write(Frame(image, index, ""), image)
+            except (MirrorError, OSError, cv2.error) as e:
+                self._close()
+                return f"Recording stopped: {e}"
+        return None
+
+    def stop(self) -> tuple[Path, int] | None:
+        """The file and its frame count, or None when nothing was recording."""
+        with self.lock:
+            if self.writer is None:
+                return None
+            done = (self.writer.path, self.writer.frames)
+            self._close()
+            return done
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def compose(before: np.ndarray, after: np.ndarray, split: bool, divider: float) -> np.ndarray:
+    """What the view shows: `after`, or with `split` the `before` frame left of the divider."""
+    if not split:
+        return after
+    out = after.copy()
+    x = round(divider * out.shape[1])
+    out[:, :x] = before[:, :x]
+    return out
+
+
+class Worker(QObject):
+    """Owns the two threads. Signals arrive on the window's thread; `take()` gets the newest frame."""
+
+    frame_ready = Signal()
+    ended = Signal(str)  # the source stopped, with why
+    message = Signal(str)  # a problem worth showing that does not stop the source
+    recording_stopped = Signal(str)  # recording ended on an error, with why
+
+    def __init__(self, registry: Registry, prefs: Prefs, extras: Callable[[], Overlay] | None = None,
+                 marks: Overlay | None = None):
+        super().__init__()
+        self.registry = registry
+        self.prefs = replace(prefs)
+        self.extras = extras  # builds the landmark-anchored overlays (mirror.overlay), when there are
+        self.marks = marks  # draws the landmarks and the mask
+        self.queue = DropOldest(1)
+        self.recorder = Recorder()
+        self.capture: Capture | None = None
+        self.stopping = threading.Event()
+        self.mailbox_lock = threading.Lock()
+        self.latest: Shown | None = None
+        self.processor = threading.Thread(target=self._process, name="mirror-process", daemon=True)
+        self.processor.start()
+
+    # -- the window's side
+
+    def open(self, choice: Choice) -> None:
+        """Switch to a source (or reopen the current one); opening happens on the capture thread,
+        since a camera can take a second to open."""
+        self._stop_capture()
+        self.queue.clear()
+        self.capture = Capture(choice, self.queue)
+        self.capture.start()
+
+    def set_prefs(self, prefs: Prefs) -> None:
+        self.prefs = replace(prefs)  # a copy: the window may change its own while a frame is made
+
+    def take(self) -> Shown | None:
+        with self.mailbox_lock:
+            shown, self.latest = self.latest, None
+            return shown
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
+
+    def close(self) -> None:
+        self._stop_capture()
+        self.stopping.set()
+        self.processor.join(timeout=5)
+        self.recorder.stop()
+
+    def _stop_capture(self) -> None:
+        if self.capture is not None:
+            self.capture.stop()
+            self.capture.join(timeout=5)
+            self.capture = None
+
+    # -- the processing thread
+
+    def _process(self) -> None:
+        try:
+            pipeline = Pipeline(self.registry, video=True)
+            extras = [self.extras()] if self.extras else []
+        except Exception as e:
+            traceback.print_exc(file=sys.stderr)
+            self.ended.emit(f"Cannot start the face pipeline: {e}")
+            return
+        shown_error = None
+        with pipeline:
+            while not self.stopping.is_set():
+                item = self.queue.get(timeout=0.1)
+                if isinstance(item, Ended):
+                    pipeline.reset()
+                    self.ended.emit(item.message)
+                elif item is not None:
+                    error = self._one(pipeline, item, extras)
+                    if error and error != shown_error:
+                        self.message.emit(error)
+                    shown_error = error
+
+    def _one(self, pipeline: Pipeline, item: Captured, extras: list[Overlay]) -> str | None:
+        """Processes one frame into the mailbox; returns a problem to report, if any."""
+        prefs = self.prefs
+        before = as_bgr(item.image)
+        if prefs.mirrored:
+            before = cv2.flip(before, 1)
+        pipeline.settings = Settings(Effect(prefs.gender, prefs.age, prefs.intensity))
+        # The landmarks go last, on top of any make-up, so they stay visible.
+        pipeline.overlays = (extras if prefs.overlays else []) + ([self.marks] if prefs.landmarks and self.marks else [])
+        error = None
+        try:
+            result = pipeline(before)
+            after, faces, timings = result.image, result.faces, result.timings
+        except Exception as e:  # a failing model shows the plain camera and says why, once
+            if not isinstance(e, MirrorError):
+                traceback.print_exc(file=sys.stderr)
+            after, faces, timings, error = before, [], {}, f"Effect failed: {e}"
+        latency = (time.perf_counter() - item.time) * 1000
+        failed = self.recorder.write(compose(before, after, prefs.split, prefs.divider), item.index)
+        if failed:
+            self.recording_stopped.emit(failed)
+        shown = Shown(before, after, faces, timings, latency, prefs, item.index)
+        with self.mailbox_lock:
+            fresh, self.latest = self.latest is None, shown
+        if fresh:  # one signal per taken frame: a busy window does not pile them up
+            self.frame_ready.emit()
+        return error
