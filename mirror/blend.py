@@ -27,6 +27,8 @@ def face_mask(points: np.ndarray, size: int, feather: float = 0.06) -> np.ndarra
     cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA, shift=4)
     mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)),
                      borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    # Clear of the border by the blur's reach too, so the crop edge stays exactly 0.
+    mask[: r + 1], mask[-r - 1:], mask[:, : r + 1], mask[:, -r - 1:] = 0, 0, 0, 0
     mask = cv2.GaussianBlur(mask, (2 * r + 1, 2 * r + 1), r / 2, borderType=cv2.BORDER_CONSTANT)
     return mask.astype(np.float32) / 255.0
 
@@ -42,7 +44,7 @@ def match_colour(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) 
     inside = (mask > 0.5).astype(np.uint8)
     if cv2.countNonZero(inside) < 16:
         return generated
-    gen = cv2.cvtColor(generated / 255.0, cv2.COLOR_BGR2LAB)
+    gen = cv2.cvtColor(np.asarray(generated, np.float32) / 255.0, cv2.COLOR_BGR2LAB)
     ref = cv2.cvtColor(np.asarray(original, np.float32) / 255.0, cv2.COLOR_BGR2LAB)
     mg, sg = (v.reshape(3) for v in cv2.meanStdDev(gen, mask=inside))
     mr, sr = (v.reshape(3) for v in cv2.meanStdDev(ref, mask=inside))

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .errors import MirrorError
-from .source import IMAGE_EXTS, Frame, Source
+from .source import IMAGE_EXTS, Closing, Frame, Source
 
 # What this OpenCV build can write (it has no H.264 encoder): container -> codec.
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".webm": "VP80"}
@@ -28,18 +28,9 @@ def write_image(path: Path, image: np.ndarray) -> None:
         raise MirrorError(f"cannot write {path} ({str(e).strip().splitlines()[-1]})") from None
 
 
-class Writer:
+class Writer(Closing):
     def write(self, frame: Frame, image: np.ndarray) -> None:
         raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class ImageWriter(Writer):

@@ -41,16 +41,8 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
-class Source:
-    """Iterate to get Frames. `kind` is camera/video/image/folder, `fps` the rate to write video
-    at, `count` the number of frames when known (None for a camera)."""
-
-    kind: str
-    fps: float = 30.0
-    count: int | None = None
-
-    def __iter__(self) -> Iterator[Frame]:
-        raise NotImplementedError
+class Closing:
+    """Closed at the end of a `with` block."""
 
     def close(self) -> None:
         pass
@@ -60,6 +52,18 @@ class Source:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Source(Closing):
+    """Iterate to get Frames. `kind` is camera/video/image/folder, `fps` the rate to write video
+    at, `count` the number of frames when known (None for a camera)."""
+
+    kind: str
+    fps: float = 30.0
+    count: int | None = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
 
 
 class Images(Source):
