@@ -106,6 +106,14 @@ class Translator:
             return p
         return np.array([self.votes.setdefault(t, _Vote(q, q > 0.5)).update(q) for t, q in zip(tracks, p)])
 
+    def target(self, effect: Effect, track: int) -> str | None:
+        """The gender a face is turned towards: the effect's own, or for `swap` the other one than
+        the face's vote (after a call that ran the classifier on it)."""
+        if effect.gender != "swap":
+            return effect.gender
+        vote = self.votes.get(track)
+        return None if vote is None else ("male" if vote.female else "female")
+
     def reset(self) -> None:
         """Forget the per-track votes (a new scene, or unrelated stills)."""
         self.votes.clear()
