@@ -22,19 +22,26 @@ def cmd_prepare(a) -> None:
 def cmd_train(a) -> None:
     import torch
 
+    from . import distributed
     from .solver import SOLVERS, Config
 
     torch.set_num_threads(a.threads)
-    fields = {f.name for f in dataclasses.fields(Config)}
-    cfg = Config(**{k: v for k, v in vars(a).items() if k in fields and v is not None})
-    solver = SOLVERS[cfg.kind](cfg, Path(a.run))
-    if a.resume and (Path(a.run) / "checkpoint.pt").is_file():
-        solver.resume()
-    elif (Path(a.run) / "checkpoint.pt").is_file():
-        raise MirrorError(f"{a.run} holds a checkpoint already: add --resume to go on, or pick another --run")
-    solver.fit(a.until)
-    if hasattr(solver, "evaluate"):
-        print(json.dumps(solver.evaluate()))
+    distributed.init()  # under torchrun: this process is one rank of the run
+    try:
+        fields = {f.name for f in dataclasses.fields(Config)}
+        cfg = Config(**{k: v for k, v in vars(a).items() if k in fields and v is not None})
+        solver = SOLVERS[cfg.kind](cfg, Path(a.run))
+        if a.resume and (Path(a.run) / "checkpoint.pt").is_file():
+            solver.resume()
+        elif (Path(a.run) / "checkpoint.pt").is_file():
+            raise MirrorError(f"{a.run} holds a checkpoint already: add --resume to go on, or pick another --run")
+        losses = solver.fit(a.until)
+        if distributed.is_main():
+            print(json.dumps({"step": solver.step, **losses}))
+            if hasattr(solver, "evaluate"):
+                print(json.dumps(solver.evaluate()))
+    finally:
+        distributed.close()
 
 
 def cmd_export(a) -> None:
@@ -71,7 +78,9 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model; --resume goes on from the run's checkpoint")
     t.add_argument("--kind", required=True, choices=["attributes", "stargan", "cyclegan"])
     t.add_argument("--data", required=True, help="a prepared cache folder")
-    t.add_argument("--run", required=True, help="run folder: checkpoint, TensorBoard logs, samples")
+    # torchrun reads "--run" anywhere on its command line as its own --run-path: "--run-dir" passes.
+    t.add_argument("--run", "--run-dir", dest="run", required=True,
+                   help="run folder: checkpoint, TensorBoard logs, samples (--run-dir under torchrun)")
     t.add_argument("--task", choices=["gender", "age"])
     t.add_argument("--arch", help="generator: small, small32, resnet6, resnet9")
     t.add_argument("--classifier", help="frozen attribute classifier checkpoint (stargan)")

@@ -59,6 +59,7 @@ class Solver:
         self.size = cfg.size or self.data.spec.size
         self.step = 0
         self.train_time = 0.0  # seconds spent in training steps, over all sessions of the run
+        torch.manual_seed(cfg.seed)  # the initial weights, too, follow from the seed alone
         self.build()
         self.opts = self.optimizers()
 
@@ -104,13 +105,13 @@ class Solver:
             return self.cfg.lr
         return self.cfg.lr * max(0.0, 1 - (step - start) / max(1, self.cfg.steps - start))
 
-    def net(self, name: str) -> torch.nn.Module:
+    def bare(self, name: str) -> torch.nn.Module:
         """A network itself, also while fit() runs it wrapped for data parallelism."""
         return distributed.unwrap(getattr(self, name))
 
     def state(self) -> dict:
         return {"config": asdict(self.cfg), "step": self.step, "time": self.train_time,
-                "nets": {k: self.net(k).state_dict() for k in self.nets},
+                "nets": {k: self.bare(k).state_dict() for k in self.nets},
                 "opts": {k: o.state_dict() for k, o in self.opts.items()},
                 "extra": self.extra_state()}
 
@@ -126,7 +127,7 @@ class Solver:
             if old.get(key) != getattr(self.cfg, key):
                 raise MirrorError(f"{path}: a checkpoint of {key}={old.get(key)!r}, not {getattr(self.cfg, key)!r}")
         for k in self.nets:
-            checkpoint.restore(self.net(k), state["nets"][k], k, path)
+            checkpoint.restore(self.bare(k), state["nets"][k], k, path)
         for k, o in self.opts.items():
             o.load_state_dict(state["opts"][k])
         self.load_extra_state(state.get("extra", {}))
@@ -142,7 +143,7 @@ class Solver:
             yield
         finally:
             for k in self.nets:
-                setattr(self, k, self.net(k))
+                setattr(self, k, self.bare(k))
 
     def fit(self, until: int | None = None) -> dict[str, float]:
         """Trains to `cfg.steps` (or to `until`, for tests), checkpointing every `cfg.every`.
@@ -159,28 +160,30 @@ class Solver:
         losses: dict[str, float] = {}
         bar = tqdm(total=end, initial=self.step, desc=f"{self.cfg.kind}/{self.cfg.task}", unit="step",
                    disable=not main)
-        with self.parallel():
-            while self.step < end:
-                start = time.perf_counter()
-                # Seeding every step from (seed, step) makes dropout and sampling repeat on resume.
-                torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)
-                for o in self.opts.values():
-                    for group in o.param_groups:
-                        group["lr"] = self.lr_at(self.step)
-                losses = distributed.mean(self.train_step(distributed.shard(self.train_batch(self.step))))
-                self.step += 1
-                self.train_time += time.perf_counter() - start
-                if main and (self.step % self.cfg.log_every == 0 or self.step == end):
-                    for k, v in losses.items():
-                        tb.add_scalar(k, v, self.step)
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
-                bar.update(1)
-                if main and (self.step % self.cfg.every == 0 or self.step == end):
-                    self.write_samples()
-                    self.save()
-        bar.close()
-        if main:
-            tb.close()
+        try:
+            with self.parallel():
+                while self.step < end:
+                    start = time.perf_counter()
+                    # Seeding every step from (seed, step) makes dropout and sampling repeat on resume.
+                    torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)
+                    for o in self.opts.values():
+                        for group in o.param_groups:
+                            group["lr"] = self.lr_at(self.step)
+                    losses = distributed.mean(self.train_step(distributed.shard(self.train_batch(self.step))))
+                    self.step += 1
+                    self.train_time += time.perf_counter() - start
+                    if main and (self.step % self.cfg.log_every == 0 or self.step == end):
+                        for k, v in losses.items():
+                            tb.add_scalar(k, v, self.step)
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+                    bar.update(1)
+                    if main and (self.step % self.cfg.every == 0 or self.step == end):
+                        self.write_samples()
+                        self.save()
+        finally:  # also on errors: the bar ends its line before the error message
+            bar.close()
+            if main:
+                tb.close()
         distributed.barrier()  # no rank leaves before the last checkpoint is on disk
         return losses
 
@@ -190,13 +193,13 @@ class Solver:
         # would wait for the other ranks.
         wrapped = {k: getattr(self, k) for k in self.nets}
         for k in self.nets:
-            setattr(self, k, self.net(k).eval())
+            setattr(self, k, self.bare(k).eval())
         try:
             grid = self.sample_grid(self.batch(0, self.val, n=min(8, len(self.val)), augment=False))
         finally:
             for k, m in wrapped.items():
                 setattr(self, k, m)
-                self.net(k).train()
+                self.bare(k).train()
         if grid is None:
             return
         img = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
