@@ -120,14 +120,14 @@ def run(args: argparse.Namespace) -> int:
         raise MirrorError("nothing to do: give --effect and/or a non-zero --age")
     if args.max_faces < 1 or (args.frames is not None and args.frames < 1):
         raise MirrorError("--max-faces and --frames must be at least 1")
-    registry = Registry(args.models or default_models())
-    for problem in registry.problems:
-        print(f"mirror: warning: {problem}", file=sys.stderr)
     source_path = Path(args.source)
     if source_path.exists() and args.out.resolve() == source_path.resolve():
         raise MirrorError(f"--out {args.out} would overwrite the input")
 
     with open_source(args.source) as source:
+        registry = Registry(args.models or default_models())
+        for problem in registry.problems:
+            print(f"mirror: warning: {problem}", file=sys.stderr)
         video = source.kind in ("video", "camera")
         with Pipeline(registry, Settings(effect, args.blend), video=video, max_faces=args.max_faces,
                       fps=source.fps) as pipeline, open_writer(args.out, source) as writer:

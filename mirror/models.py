@@ -155,7 +155,9 @@ class Registry:
         if self.folder is None:
             return
         if not self.folder.is_dir():
-            raise MirrorError(f"model folder {self.folder} does not exist")
+            # No models yet (a fresh checkout): the app still runs as a plain mirror, and asking
+            # for an effect says where the models were looked for.
+            return
         onnx = {p.stem: p for p in self.folder.glob("*.onnx")}
         cards = {p.stem: p for p in self.folder.glob("*.json")}
         for stem in sorted(onnx.keys() | cards.keys()):
@@ -180,7 +182,8 @@ class Registry:
     def require(self, task: str, name: str | None = None) -> Model:
         model = self.get(task, name)
         if model is None:
-            where = self.folder if self.folder is not None else "an empty registry"
+            where = "an empty registry" if self.folder is None else (
+                self.folder if self.folder.is_dir() else f"{self.folder} (no such folder)")
             what = f"model {name!r} of task {task!r}" if name else f"{task} model"
             raise MirrorError(f"no {what} in {where} (export one with mirror-train export)")
         return model

@@ -79,6 +79,10 @@ def test_missing_models_are_one_line(tmp_path, capsys):
     code, err = run_cli(capsys, "--source", MEDIA / "obama.jpg", "--effect", "female", "--out", tmp_path / "o.jpg",
                         "--models", tmp_path)
     assert code == 1 and err.strip() == f"mirror: error: no gender model in {tmp_path} (export one with mirror-train export)"
+    code, err = run_cli(capsys, "--source", MEDIA / "obama.jpg", "--age", "1", "--out", tmp_path / "o.jpg",
+                        "--models", tmp_path / "nowhere")
+    assert code == 1 and err.strip().splitlines() == [
+        f"mirror: error: no age model in {tmp_path / 'nowhere'} (no such folder) (export one with mirror-train export)"]
 
 
 def test_routing_without_a_command():

@@ -92,8 +92,10 @@ def test_bad_models_are_reported_and_good_ones_kept(tmp_path, models_dir):
 
 
 def test_missing_models_are_clear_errors(tmp_path, registry):
-    with pytest.raises(MirrorError, match="does not exist"):
-        Registry(tmp_path / "nowhere")
+    nowhere = Registry(tmp_path / "nowhere")  # a fresh checkout has no exported_models/ yet
+    assert nowhere.models == {} and nowhere.problems == []
+    with pytest.raises(MirrorError, match=r"no gender model in .*nowhere \(no such folder\)"):
+        nowhere.require("gender")
     with pytest.raises(MirrorError, match="no age model"):
         Registry(tmp_path).require("age")
     assert registry.get("gender", name="no-such-name") is None
