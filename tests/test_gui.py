@@ -96,11 +96,11 @@ def next_frames(w: Window, n: int = 1, where=lambda shown: True, timeout: float 
         if where(w.last):
             got.append(w.last)
 
-    w.frame_shown.connect(seen)
+    w.on_frame.append(seen)
     try:
         wait(lambda: len(got) >= n, timeout)
     finally:
-        w.frame_shown.disconnect(seen)
+        w.on_frame.remove(seen)
     return got[:n]
 
 
@@ -271,7 +271,7 @@ def test_recording_to_a_bad_folder_says_so_and_goes_on(open_window, looping, tmp
 def test_missing_source_shows_the_error_and_can_switch(open_window, looping, tmp_path):
     w = open_window(sources.from_spec(str(tmp_path / "nowhere.mp4")))
     wait(lambda: w.view.banner.isVisible())
-    assert "no such file" in w.view.banner.text.text()
+    assert "No such file" in w.view.banner.text.text()
     assert w.last is None
     w.open_source(looping)
     next_frames(w, 2)
@@ -379,3 +379,16 @@ def test_sources_list_v4l2_cameras_and_fall_back_to_the_sample(tmp_path):
     assert sources.initial("", found) == found[0]
     assert sources.initial("/gone.mp4", []) == sources.sample()
     assert sources.SAMPLE.is_file(), "the bundled sample clip"
+
+
+def test_frames_do_not_drop_references_to_true(open_window, looping):
+    """PySide6 6.12's Signal.emit() drops a reference to True on every call, which kills a
+    long-running app ("deallocating True"); the app must not emit per frame (CPython 3.12+ makes
+    True immortal, so there this cannot fail)."""
+    import sys
+
+    w = open_window(looping)
+    next_frames(w, 5)
+    before = sys.getrefcount(True)
+    next_frames(w, 60)
+    assert sys.getrefcount(True) > before - 30

@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
             window.grab().save(str(args.screenshot))
         window.close()
 
-    window.frame_shown.connect(lambda n: n >= args.quit_after_frames and finish(0))
+    window.on_frame.append(lambda n: n >= args.quit_after_frames and finish(0))
     # A source that fails or ends first: wait a moment so the message is in the screenshot.
-    window.source_ended.connect(lambda _: QTimer.singleShot(300, lambda: finish(1)))
+    window.on_ended.append(lambda _: QTimer.singleShot(300, lambda: finish(1)))
     QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, lambda: finish(1))
     app.exec()
     if outcome["status"]:

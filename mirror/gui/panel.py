@@ -3,7 +3,7 @@ widgets out and formats numbers; the window decides what they do."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider,
                                QToolButton, QVBoxLayout, QWidget)
@@ -44,8 +44,7 @@ def slider(lo: int, hi: int, name: str = "") -> QSlider:
 
 
 class Panel(QWidget):
-    age_changed = Signal(float)
-    intensity_changed = Signal(float)
+    """`age` and `intensity` are sliders in STEPS per unit."""
 
     def __init__(self, actions: Actions):
         super().__init__()
@@ -71,13 +70,11 @@ class Panel(QWidget):
         box.addLayout(_row(_caption("Age"), self.age_value, stretch_between=True))
         self.age = slider(-STEPS, STEPS, "centred")
         self.age.setToolTip("Younger (Y) or older (O); A: back to the centre")
-        self.age.valueChanged.connect(lambda v: self.age_changed.emit(v / STEPS))
         box.addLayout(_row(_caption("younger", "scale"), self.age, _caption("older", "scale"), spacing=8))
         self.intensity_value = _caption("", "value")
         box.addLayout(_row(_caption("Intensity"), self.intensity_value, stretch_between=True))
         self.intensity = slider(0, STEPS)
         self.intensity.setToolTip("How much of the generated face: - and + keys")
-        self.intensity.valueChanged.connect(lambda v: self.intensity_changed.emit(v / STEPS))
         box.addWidget(self.intensity)
         self.model_note = QLabel(wordWrap=True)
         self.model_note.setObjectName("warning")
@@ -120,7 +117,6 @@ class Panel(QWidget):
         self.models.setTextFormat(Qt.TextFormat.RichText)
         box.addWidget(self.models)
         box.addStretch()
-        box.addWidget(_caption("F1: all keyboard shortcuts", "note"))
 
     def set_age(self, age: float) -> None:
         self.age.setValue(round(age * STEPS))

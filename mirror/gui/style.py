@@ -1,7 +1,7 @@
 """The app's look: a dark theme, so that the picture stands out and the panel recedes."""
 
 STYLE = """
-QMainWindow, QWidget#panel, QScrollArea, QScrollArea > QWidget > QWidget { background: #161a1f; }
+QMainWindow, QDialog, QMessageBox, QWidget#panel, QScrollArea, QScrollArea > QWidget > QWidget { background: #161a1f; }
 QWidget { color: #d8dee4; font-size: 13px; }
 QMenuBar { background: #161a1f; color: #c9d1d9; border-bottom: 1px solid #262c33; }
 QMenuBar::item:selected, QMenu::item:selected { background: #25303b; }
@@ -9,8 +9,10 @@ QMenu { background: #1c2128; border: 1px solid #30363d; padding: 4px; }
 QMenu::item { padding: 5px 24px 5px 14px; }
 QMenu::item:disabled { color: #5c6570; }
 QStatusBar { background: #12151a; color: #8b949e; border-top: 1px solid #262c33; }
+QStatusBar::item { border: none; }
+QStatusBar QLabel#note { padding-right: 8px; }
 QScrollArea { border: none; border-left: 1px solid #262c33; }
-QLabel#heading { color: #7d8590; font-size: 11px; font-weight: bold; letter-spacing: 1.5px; padding-top: 12px; }
+QLabel#heading { color: #7d8590; font-size: 11px; font-weight: bold; letter-spacing: 1.5px; padding-top: 8px; }
 QLabel#value { color: #4cc2ff; font-weight: bold; }
 QLabel#warning { color: #d29922; font-size: 12px; }
 QLabel#caption { color: #c9d1d9; }
@@ -25,7 +27,7 @@ QComboBox {
 QComboBox:hover { border-color: #4cc2ff; }
 QComboBox QAbstractItemView { background: #1c2128; border: 1px solid #30363d; selection-background-color: #25303b; }
 QToolButton {
-    background: #21262d; border: 1px solid #30363d; border-radius: 6px; padding: 6px 10px; min-height: 18px;
+    background: #21262d; border: 1px solid #30363d; border-radius: 6px; padding: 5px 10px; min-height: 18px;
 }
 QToolButton:hover { background: #2a313a; border-color: #484f58; }
 QToolButton:pressed { background: #30363d; }
@@ -44,6 +46,10 @@ QSlider::handle:horizontal {
 QSlider::handle:horizontal:disabled { background: #545d68; }
 QFrame#banner { background: rgba(22, 26, 31, 235); border: 1px solid #3d444d; border-radius: 12px; }
 QLabel#bannerText { color: #f0f3f6; font-size: 14px; }
+QPushButton {
+    background: #21262d; border: 1px solid #30363d; border-radius: 6px; padding: 6px 18px; min-width: 60px;
+}
+QPushButton:hover { background: #2a313a; border-color: #484f58; }
 QPushButton#bannerButton {
     background: #4cc2ff; color: #0d1117; border: none; border-radius: 6px; padding: 7px 22px; font-weight: bold;
 }

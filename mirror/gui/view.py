@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from typing import Callable
+
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget, QFrame
 
@@ -47,7 +49,7 @@ class Banner(QFrame):
 
 
 class LiveView(QWidget):
-    divider_moved = Signal(float)
+    """`on_divider` is called with the divider's new place when the user drags it."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -64,6 +66,7 @@ class LiveView(QWidget):
         self.toast_text: str | None = None
         self.toast_timer = QTimer(self, singleShot=True, timeout=self._end_toast)
         self.banner = Banner(self)
+        self.on_divider: Callable[[float], None] | None = None
 
     # -- what the window tells it
 
@@ -190,7 +193,8 @@ class LiveView(QWidget):
         target = self.image_rect()
         self.divider = min(max((x - target.left()) / max(target.width(), 1.0), 0.0), 1.0)
         self.update()
-        self.divider_moved.emit(self.divider)
+        if self.on_divider:
+            self.on_divider(self.divider)
 
     def resizeEvent(self, event) -> None:
         self._place_banner()

@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QScrollArea, QSplitter
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter
 
 from ..errors import MirrorError
 from ..models import Registry
@@ -20,7 +20,7 @@ from ..pipeline import Overlay
 from ..source import IMAGE_EXTS
 from . import marks, settings, sources
 from .actions import GENDER_ACTIONS, Actions
-from .panel import Panel
+from .panel import STEPS, Panel
 from .settings import Prefs
 from .sources import Choice
 from .stats import Meter
@@ -46,8 +46,8 @@ def find_overlays() -> Callable[[], Overlay] | None:
 
 
 class Window(QMainWindow):
-    frame_shown = Signal(int)  # how many frames have been shown so far
-    source_ended = Signal(str)
+    """`on_frame` callbacks get the number of frames shown so far, `on_ended` the message of a
+    source that stopped (plain callbacks: see worker.Wake on PySide6's signals)."""
 
     def __init__(self, registry: Registry, store: QSettings, source: Choice | None = None,
                  cameras: list[Choice] | None = None):
@@ -59,6 +59,8 @@ class Window(QMainWindow):
         self.frames = 0
         self.last: Shown | None = None  # the frame on show
         self.faceless = 0
+        self.on_frame: list[Callable[[int], None]] = []
+        self.on_ended: list[Callable[[str], None]] = []
         self.choice: Choice | None = None
         self.last_file: Choice | None = None
 
@@ -82,6 +84,9 @@ class Window(QMainWindow):
         self.setCentralWidget(splitter)
         self._menus()
         self.statusBar().showMessage("Starting…")
+        keys = QLabel("F1: keyboard shortcuts")
+        keys.setObjectName("note")
+        self.statusBar().addPermanentWidget(keys)
 
         overlays = find_overlays()
         self.actions.overlays.setEnabled(overlays is not None)
@@ -90,11 +95,7 @@ class Window(QMainWindow):
         self._limit_to_models()
         self._show_prefs()
         self._connect()
-        self.worker = Worker(registry, self.prefs, overlays, marks.draw)
-        self.worker.frame_ready.connect(self._on_frame)
-        self.worker.ended.connect(self._on_ended)
-        self.worker.message.connect(self._on_message)
-        self.worker.recording_stopped.connect(self._on_recording_failed)
+        self.worker = Worker(registry, self.prefs, self._on_news, overlays, marks.draw)
 
         geometry = store.value("geometry")
         if geometry is None or not self.restoreGeometry(geometry):
@@ -140,6 +141,7 @@ class Window(QMainWindow):
         if not self.can["age"]:
             self.prefs.age = 0.0
         self.panel.model_note.setText(self._model_note())
+        self.panel.model_note.setVisible(bool(self.panel.model_note.text()))
         self.panel.models.setText(self._model_text())
 
     def _model_note(self) -> str:
@@ -181,13 +183,13 @@ class Window(QMainWindow):
         a.age_reset.triggered.connect(lambda: self.set_age(0.0))
         a.weaker.triggered.connect(lambda: self.set_intensity(self.prefs.intensity - INTENSITY_STEP))
         a.stronger.triggered.connect(lambda: self.set_intensity(self.prefs.intensity + INTENSITY_STEP))
-        self.panel.age_changed.connect(self.set_age)
-        self.panel.intensity_changed.connect(self.set_intensity)
+        self.panel.age.valueChanged.connect(lambda v: self.set_age(v / STEPS))
+        self.panel.intensity.valueChanged.connect(lambda v: self.set_intensity(v / STEPS))
         for name in ("mirrored", "split", "landmarks", "overlays"):
             a.all[name].toggled.connect(lambda on, n=name: self._set(**{n: on}))
         a.divider_left.triggered.connect(lambda: self.set_divider(self.prefs.divider - DIVIDER_STEP))
         a.divider_right.triggered.connect(lambda: self.set_divider(self.prefs.divider + DIVIDER_STEP))
-        self.view.divider_moved.connect(self.set_divider)
+        self.view.on_divider = self.set_divider
         a.snapshot.triggered.connect(self.snapshot)
         a.record.toggled.connect(self.record)
         a.fullscreen.toggled.connect(self.set_fullscreen)
@@ -300,10 +302,19 @@ class Window(QMainWindow):
 
     # -- frames from the worker
 
-    def _on_frame(self) -> None:
-        shown: Shown | None = self.worker.take()
-        if shown is None:
-            return
+    def _on_news(self) -> None:
+        shown, news = self.worker.take()
+        if shown is not None:
+            self._show(shown)
+        for item in news:
+            if item.kind == "ended":
+                self._on_ended(item.message)
+            elif item.kind == "recording":
+                self._on_recording_failed(item.message)
+            else:
+                self.error(item.message)
+
+    def _show(self, shown: Shown) -> None:
         self.frames += 1
         self.last = shown
         self.view.show_frame(shown.before, shown.after)
@@ -312,15 +323,16 @@ class Window(QMainWindow):
         self.view.set_hint("No face in view: look into the camera" if self.faceless >= NO_FACE_FRAMES else None)
         if self.frames % 5 == 1:  # readouts change slowly; redrawing them each frame only costs
             self.panel.set_stats(self.meter.fps, self.meter.means(), self.worker.dropped)
-        self.frame_shown.emit(self.frames)
+        for callback in self.on_frame:
+            callback(self.frames)
 
     def _on_ended(self, message: str) -> None:
+        message = message[:1].upper() + message[1:]  # MirrorErrors start in lower case
+        self.view.placeholder = ""
         self.view.show_banner(message, "Reopen  (Ctrl+R)")
         self.statusBar().showMessage(message)
-        self.source_ended.emit(message)
-
-    def _on_message(self, message: str) -> None:
-        self.error(message)
+        for callback in self.on_ended:
+            callback(message)
 
     def error(self, message: str) -> None:
         """A problem that does not stop the live view: said over the view and in the status bar."""

@@ -23,7 +23,7 @@ from typing import Callable
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QMetaObject, QObject, Qt, Slot
 
 from ..errors import MirrorError
 from ..models import Registry
@@ -39,17 +39,11 @@ HOLD_SECONDS = 3.0  # each image of a folder
 
 
 @dataclass
-class Ended:
-    """The source stopped: a file ended, a camera went away, or it never opened."""
-
-    message: str
-
-
-@dataclass
 class Captured:
     image: np.ndarray
     index: int
     time: float  # time.perf_counter() when read
+    opened: int  # which opening of a source (Worker.opened) it comes from
 
 
 @dataclass
@@ -93,11 +87,12 @@ class DropOldest:
 
 
 class Capture(threading.Thread):
-    """Opens a source and feeds its frames into `queue` until stopped or the source ends."""
+    """Opens a source and feeds its frames into `queue` until stopped or the source ends; then
+    calls `ended` with why (straight away: a source that cannot open need not wait for the model)."""
 
-    def __init__(self, choice: Choice, queue: DropOldest):
+    def __init__(self, choice: Choice, queue: DropOldest, opened: int, ended: Callable[[str, int], None]):
         super().__init__(name="mirror-capture", daemon=True)
-        self.choice, self.queue = choice, queue
+        self.choice, self.queue, self.opened, self.ended = choice, queue, opened, ended
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -108,13 +103,13 @@ class Capture(threading.Thread):
                 if self.stopping.is_set():
                     return
                 if not (self.choice.loop or source.kind in ("image", "folder")):
-                    self.queue.put(Ended(self._end_message(source)))
+                    self.ended(self._end_message(source), self.opened)
                     return
         except MirrorError as e:
-            self.queue.put(Ended(f"{e}."))
+            self.ended(f"{e}.", self.opened)
         except Exception as e:  # a decoder crash must not take the app down
             traceback.print_exc(file=sys.stderr)
-            self.queue.put(Ended(f"{self.choice.label} failed: {e}"))
+            self.ended(f"{self.choice.label} failed: {e}", self.opened)
 
     def _play(self, source: Source) -> None:
         still = source.kind in ("image", "folder")
@@ -127,7 +122,7 @@ class Capture(threading.Thread):
                     return
                 if source.kind != "camera":  # a camera paces itself; files would race ahead
                     due = _sleep_until(due, 1.0 / fps)
-                self.queue.put(Captured(frame.image, frame.index, time.perf_counter()))
+                self.queue.put(Captured(frame.image, frame.index, time.perf_counter(), self.opened))
 
     def _end_message(self, source: Source) -> str:
         if source.kind == "camera":
@@ -206,17 +201,40 @@ def compose(before: np.ndarray, after: np.ndarray, split: bool, divider: float) 
     return out
 
 
-class Worker(QObject):
-    """Owns the two threads. Signals arrive on the window's thread; `take()` gets the newest frame."""
+@dataclass
+class News:
+    """Something the window should say: the source `ended`, a `problem` that does not stop it, or
+    `recording` stopped on an error."""
 
-    frame_ready = Signal()
-    ended = Signal(str)  # the source stopped, with why
-    message = Signal(str)  # a problem worth showing that does not stop the source
-    recording_stopped = Signal(str)  # recording ended on an error, with why
+    kind: str
+    message: str
 
-    def __init__(self, registry: Registry, prefs: Prefs, extras: Callable[[], Overlay] | None = None,
-                 marks: Overlay | None = None):
+
+class Wake(QObject):
+    """Runs `callback` on the thread that made it (the window's) when `poke`d from any thread.
+
+    Not a Signal: in PySide6 6.12 every Signal.emit() from Python drops a reference to the `True`
+    object, and at 60 emits a second the interpreter dies within minutes ("deallocating True").
+    A queued invokeMethod does the same job without it."""
+
+    def __init__(self, callback: Callable[[], None]):
         super().__init__()
+        self.callback = callback
+
+    @Slot()
+    def wake(self) -> None:
+        self.callback()
+
+    def poke(self) -> None:
+        QMetaObject.invokeMethod(self, "wake", Qt.ConnectionType.QueuedConnection)
+
+
+class Worker:
+    """Owns the two threads. It calls `notify` on the window's thread when there is news; `take()`
+    then gives the newest frame and what happened since the last call."""
+
+    def __init__(self, registry: Registry, prefs: Prefs, notify: Callable[[], None],
+                 extras: Callable[[], Overlay] | None = None, marks: Overlay | None = None):
         self.registry = registry
         self.prefs = replace(prefs)
         self.extras = extras  # builds the landmark-anchored overlays (mirror.overlay), when there are
@@ -224,9 +242,12 @@ class Worker(QObject):
         self.queue = DropOldest(1)
         self.recorder = Recorder()
         self.capture: Capture | None = None
+        self.opened = 0  # counts source openings: what an older one still sends is dropped
         self.stopping = threading.Event()
+        self.wake = Wake(notify)
         self.mailbox_lock = threading.Lock()
         self.latest: Shown | None = None
+        self.news: list[News] = []
         self.processor = threading.Thread(target=self._process, name="mirror-process", daemon=True)
         self.processor.start()
 
@@ -235,36 +256,56 @@ class Worker(QObject):
     def open(self, choice: Choice) -> None:
         """Switch to a source (or reopen the current one); opening happens on the capture thread,
         since a camera can take a second to open."""
-        self._stop_capture()
+        self._stop_capture(wait=0.5)
+        self.opened += 1
         self.queue.clear()
-        self.capture = Capture(choice, self.queue)
+        self.capture = Capture(choice, self.queue, self.opened, self._ended)
         self.capture.start()
 
     def set_prefs(self, prefs: Prefs) -> None:
         self.prefs = replace(prefs)  # a copy: the window may change its own while a frame is made
 
-    def take(self) -> Shown | None:
+    def take(self) -> tuple[Shown | None, list[News]]:
         with self.mailbox_lock:
-            shown, self.latest = self.latest, None
-            return shown
+            shown, news = self.latest, self.news
+            self.latest, self.news = None, []
+            return shown, news
 
     @property
     def dropped(self) -> int:
         return self.queue.dropped
 
     def close(self) -> None:
-        self._stop_capture()
+        self._stop_capture(wait=5.0)
         self.stopping.set()
         self.processor.join(timeout=5)
         self.recorder.stop()
 
-    def _stop_capture(self) -> None:
+    def _stop_capture(self, wait: float) -> None:
+        """Stops the capture thread, waiting at most `wait` s: a camera stuck opening must not
+        freeze the window (the thread then ends on its own, its frames dropped)."""
         if self.capture is not None:
             self.capture.stop()
-            self.capture.join(timeout=5)
+            self.capture.join(timeout=wait)
             self.capture = None
 
     # -- the processing thread
+
+    def _ended(self, message: str, opened: int) -> None:
+        if opened == self.opened:
+            self._post(news=News("ended", message))
+
+    def _post(self, shown: Shown | None = None, news: News | None = None) -> None:
+        """Into the mailbox, which keeps only the newest frame; one wake-up per take, so a busy
+        window does not pile them up."""
+        with self.mailbox_lock:
+            idle = self.latest is None and not self.news
+            if shown is not None:
+                self.latest = shown
+            if news is not None:
+                self.news.append(news)
+        if idle:
+            self.wake.poke()
 
     def _process(self) -> None:
         try:
@@ -272,20 +313,21 @@ class Worker(QObject):
             extras = [self.extras()] if self.extras else []
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
-            self.ended.emit(f"Cannot start the face pipeline: {e}")
+            self._post(news=News("ended", f"Cannot start the face pipeline: {e}"))
             return
-        shown_error = None
+        shown_error, current = None, 0
         with pipeline:
             while not self.stopping.is_set():
                 item = self.queue.get(timeout=0.1)
-                if isinstance(item, Ended):
+                if item is None or item.opened != self.opened:
+                    continue
+                if item.opened != current:  # a new source: its faces are not the old one's
                     pipeline.reset()
-                    self.ended.emit(item.message)
-                elif item is not None:
-                    error = self._one(pipeline, item, extras)
-                    if error and error != shown_error:
-                        self.message.emit(error)
-                    shown_error = error
+                    current = item.opened
+                error = self._one(pipeline, item, extras)
+                if error and error != shown_error:
+                    self._post(news=News("problem", error))
+                shown_error = error
 
     def _one(self, pipeline: Pipeline, item: Captured, extras: list[Overlay]) -> str | None:
         """Processes one frame into the mailbox; returns a problem to report, if any."""
@@ -306,11 +348,6 @@ class Worker(QObject):
             after, faces, timings, error = before, [], {}, f"Effect failed: {e}"
         latency = (time.perf_counter() - item.time) * 1000
         failed = self.recorder.write(compose(before, after, prefs.split, prefs.divider), item.index)
-        if failed:
-            self.recording_stopped.emit(failed)
-        shown = Shown(before, after, faces, timings, latency, prefs, item.index)
-        with self.mailbox_lock:
-            fresh, self.latest = self.latest is None, shown
-        if fresh:  # one signal per taken frame: a busy window does not pile them up
-            self.frame_ready.emit()
+        self._post(Shown(before, after, faces, timings, latency, prefs, item.index),
+                   News("recording", failed) if failed else None)
         return error
