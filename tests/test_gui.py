@@ -392,3 +392,32 @@ def test_frames_do_not_drop_references_to_true(open_window, looping):
     before = sys.getrefcount(True)
     next_frames(w, 60)
     assert sys.getrefcount(True) > before - 30
+
+
+def test_an_unplugged_camera_says_so_and_reopens(open_window, monkeypatch):
+    """A stand-in camera that gives 10 frames of the astronaut, then nothing (as when unplugged)."""
+    import mirror.gui.worker as worker
+    from mirror.source import Frame, Source
+
+    still = cv2.resize(cv2.imread(str(MEDIA / "astronaut.png")), (320, 320))
+    opened = []
+
+    class Unplugged(Source):
+        kind = "camera"
+
+        def __iter__(self):
+            for i in range(10):
+                time.sleep(1 / FPS)  # a camera paces itself
+                yield Frame(still, i, f"frame-{i:06d}")
+
+    monkeypatch.setattr(worker, "open_source", lambda spec: opened.append(spec) or Unplugged())
+    camera = Choice("Camera 0: Test", "0")
+    w = open_window(camera)
+    wait(lambda: w.view.banner.isVisible())
+    assert "Camera 0: Test stopped sending pictures (unplugged?)" in w.view.banner.text.text()
+    wait(lambda: w.last is not None)  # the last frame stays on show
+    assert w.frames <= 10
+    shown = w.frames
+    QTest.keyClick(w, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    wait(lambda: w.frames > shown)
+    assert opened == ["0", "0"]
