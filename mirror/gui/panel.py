@@ -8,6 +8,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider,
                                QToolButton, QVBoxLayout, QWidget)
 
+from ..models import Registry
 from .actions import Actions
 from .stats import KEYS
 
@@ -125,6 +126,23 @@ class Panel(QWidget):
     def set_intensity(self, intensity: float) -> None:
         self.intensity.setValue(round(intensity * STEPS))
         self.intensity_value.setText(f"{round(intensity * 100)} %")
+
+    def set_models(self, registry: Registry) -> None:
+        """The models in use and where they run; which effects have no model."""
+        missing = [effect for effect, task in (("gender", "gender"), ("age", "age"), ("swap", "attributes"))
+                   if registry.get(task) is None]
+        where = registry.folder or "the model folder"
+        self.model_note.setText(f"No model for {', '.join(missing)} in {where}: "
+                                f"{'those effects are' if len(missing) > 1 else 'that effect is'} off."
+                                if missing else "")
+        self.model_note.setVisible(bool(missing))
+        rows = [f"<b>{m.task}</b>&nbsp; {m.card.name}" for m in registry.models.values()]
+        providers = sorted({m.provider.removesuffix("ExecutionProvider") for m in registry.models.values()})
+        rows.append("ONNX Runtime: " + (", ".join(providers) or "no model loaded (plain mirror)"))
+        if registry.problems:
+            rows.append(f"<span style='color:#d29922'>{len(registry.problems)} unusable file(s): see the tooltip</span>")
+        self.models.setText("<br>".join(rows))
+        self.models.setToolTip("\n".join(str(p) for p in registry.problems))
 
     def set_folder(self, folder: str) -> None:
         metrics = self.folder.fontMetrics()

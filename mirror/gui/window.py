@@ -3,10 +3,8 @@ the user's choices (`Prefs`) in step with them."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -20,8 +18,8 @@ from ..pipeline import Overlay
 from ..source import IMAGE_EXTS
 from . import marks, settings, sources
 from .actions import GENDER_ACTIONS, Actions
+from .files import new_file
 from .panel import STEPS, Panel
-from .settings import Prefs
 from .sources import Choice
 from .stats import Meter
 from .style import STYLE
@@ -140,28 +138,7 @@ class Window(QMainWindow):
             self.prefs.gender = None
         if not self.can["age"]:
             self.prefs.age = 0.0
-        self.panel.model_note.setText(self._model_note())
-        self.panel.model_note.setVisible(bool(self.panel.model_note.text()))
-        self.panel.models.setText(self._model_text())
-
-    def _model_note(self) -> str:
-        missing = [what for what, task in (("gender", "gender"), ("age", "age"), ("swap", "attributes"))
-                   if self.registry.get(task) is None]
-        if not missing:
-            return ""
-        where = self.registry.folder or "the model folder"
-        return f"No model for {', '.join(missing)} in {where}: {'those effects are' if len(missing) > 1 else 'that effect is'} off."
-
-    def _model_text(self) -> str:
-        rows = [f"<b>{m.task}</b>&nbsp; {m.card.name}" for m in self.registry.models.values()]
-        providers = sorted({m.provider for m in self.registry.models.values()})
-        rows.append("ONNX Runtime: " + (", ".join(p.removesuffix("ExecutionProvider") for p in providers)
-                                        if providers else "no model loaded (plain mirror)"))
-        if self.registry.problems:
-            rows.append(f"<span style='color:#d29922'>{len(self.registry.problems)} unusable file(s): "
-                        "see the tooltip</span>")
-            self.panel.models.setToolTip("\n".join(str(p) for p in self.registry.problems))
-        return "<br>".join(rows)
+        self.panel.set_models(self.registry)
 
     def _show_prefs(self) -> None:
         p = self.prefs
@@ -344,34 +321,16 @@ class Window(QMainWindow):
     def _folder(self) -> str:
         return self.prefs.folder or settings.default_folder()
 
-    def _target(self, ext: str) -> Path | None:
-        """A new file name in the output folder, or None (and an error shown) when the folder
-        cannot take it."""
-        folder = Path(self._folder())
-        if not folder.is_dir():
-            self.error(f"Cannot save: the folder {folder} does not exist (Ctrl+Shift+S to choose one).")
-            return None
-        if not os.access(folder, os.W_OK):
-            self.error(f"Cannot save: the folder {folder} is not writable (Ctrl+Shift+S to choose one).")
-            return None
-        stem = f"mirror-{datetime.now():%Y%m%d-%H%M%S}"
-        path, n = folder / f"{stem}{ext}", 2
-        while path.exists():
-            path, n = folder / f"{stem}-{n}{ext}", n + 1
-        return path
-
     def snapshot(self) -> Path | None:
         image = self.view.shown()
         if image is None:
             self.error("Nothing to save yet.")
             return None
-        path = self._target(".png")
-        if path is None:
-            return None
         try:
+            path = new_file(self._folder(), ".png")
             write_image(path, image)
         except MirrorError as e:
-            self.error(f"Snapshot failed: {e}")
+            self.error(f"Cannot save the snapshot: {e} (Ctrl+Shift+S to choose a folder).")
             return None
         self.view.toast(f"Saved {path.name}")
         self.statusBar().showMessage(f"Snapshot saved to {path}", 10000)
@@ -379,18 +338,15 @@ class Window(QMainWindow):
 
     def record(self, on: bool) -> None:
         if on:
-            path = self._target(".mp4")
-            fps = self.meter.fps
-            if path is not None:
-                try:
-                    self.worker.recorder.start(path, min(max(round(fps) if fps else 25, 5), 60))
-                except MirrorError as e:
-                    self.error(f"Cannot record: {e}")
-                    path = None
-            if path is None:
+            # The video plays at the rate frames are made now, so it lasts as long as it took.
+            fps = min(max(round(self.meter.fps) or 25, 5), 60)
+            try:
+                path = new_file(self._folder(), ".mp4")
+                self.worker.recorder.start(path, fps)
+            except MirrorError as e:
+                self.error(f"Cannot record: {e} (Ctrl+Shift+S to choose a folder).")
                 self.actions.record.setChecked(False)
                 return
-            self.recording = path
             self.statusBar().showMessage(f"Recording to {path}")
         else:
             done = self.worker.recorder.stop()
