@@ -22,7 +22,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from mirror.models import Registry
-from mirror.gui import app, sources
+from mirror.errors import MirrorError
+from mirror.gui import app, settings, sources
+from mirror.gui.files import new_file
 from mirror.gui.actions import SPECS
 from mirror.gui.sources import Choice
 from mirror.gui.window import NO_FACE_FRAMES, Window
@@ -358,9 +360,12 @@ def test_a_slow_model_lowers_the_frame_rate_not_the_responsiveness(open_window, 
 
 
 def test_app_screenshot_mode(qapp, models_dir, clip, tmp_path):
+    from mirror import cli
+
     shot = tmp_path / "app.png"
     args = ["--source", str(clip), "--models", str(models_dir), "--settings", str(tmp_path / "s.ini")]
-    assert app.main([*args, "--screenshot", str(shot), "--quit-after-frames", "5"]) == 0
+    # `mirror --source ...` without --out is the GUI.
+    assert cli.main([*args, "--screenshot", str(shot), "--quit-after-frames", "5"]) == 0
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[0] > 300 and image.shape[1] > 500
     missing = ["--source", str(tmp_path / "none.mp4"), "--settings", str(tmp_path / "s.ini")]
@@ -420,3 +425,22 @@ def test_an_unplugged_camera_says_so_and_reopens(open_window, monkeypatch):
     QTest.keyClick(w, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     wait(lambda: w.frames > shown)
     assert opened == ["0", "0"]
+
+
+def test_new_files_never_overwrite(tmp_path):
+    from datetime import datetime
+
+    now = datetime(2026, 1, 2, 3, 4, 5)
+    first = new_file(tmp_path, ".png", now)
+    first.write_bytes(b"x")
+    assert (first.name, new_file(tmp_path, ".png", now).name) == ("mirror-20260102-030405.png", "mirror-20260102-030405-2.png")
+    with pytest.raises(MirrorError, match="does not exist"):
+        new_file(tmp_path / "gone", ".mp4")
+
+
+def test_mangled_settings_fall_back_to_sane_values(qapp, tmp_path):
+    store = QSettings(str(tmp_path / "bad.ini"), QSettings.Format.IniFormat)
+    for key, value in (("gender", "robot"), ("age", "7"), ("intensity", "lots"), ("mirrored", "false"), ("divider", "-1")):
+        store.setValue(key, value)
+    prefs = settings.load(store)
+    assert (prefs.gender, prefs.age, prefs.intensity, prefs.mirrored, prefs.divider) == (None, 1.0, 1.0, False, 0.0)
