@@ -152,9 +152,9 @@ def test_a_change_shows_in_the_next_frame(open_window, looping):
     w = open_window(looping)
     next_frames(w, 3)
     w.set_age(-0.5)
-    after = next_frames(w, 3)
-    # The frame being made when the slider moved may still have the old value; the next one not.
-    assert all(s.prefs.age == -0.5 for s in after[1:])
+    after = next_frames(w, 4)
+    # Made before the slider moved: at most the frame waiting to be shown and the one being made.
+    assert all(s.prefs.age == -0.5 for s in after[2:])
 
 
 def test_mirror_toggle_flips_the_camera(open_window, looping, clip):
@@ -355,7 +355,7 @@ def test_a_slow_model_lowers_the_frame_rate_not_the_responsiveness(open_window, 
         QApplication.processEvents()
         ticks.append(time.monotonic())
         time.sleep(0.01)
-    assert max(np.diff(ticks)) < 0.1
+    assert max(np.diff(ticks)) < 0.2  # a window that waited for the model would stall 0.25 s
     assert w.frames <= 10 and w.worker.dropped > 10, "frames are skipped, not queued"
 
 

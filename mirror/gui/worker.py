@@ -13,6 +13,7 @@ than queueing them.
 from __future__ import annotations
 
 import collections
+import itertools
 import sys
 import threading
 import time
@@ -34,7 +35,7 @@ from ..translate import Effect
 from .settings import Prefs
 from .sources import Choice
 
-STILL_FPS = 15.0  # an image is shown again and again, so that slider changes still show
+STILL_FPS = 15.0  # how often a still image is processed again
 HOLD_SECONDS = 3.0  # each image of a folder
 
 
@@ -114,10 +115,12 @@ class Capture(threading.Thread):
     def _play(self, source: Source) -> None:
         still = source.kind in ("image", "folder")
         fps = STILL_FPS if still else source.fps
-        repeats = round((HOLD_SECONDS if source.kind == "folder" else 1e9) * fps) if still else 1
+        # A still is sent again and again, so that slider changes show on it: a folder's images
+        # for HOLD_SECONDS each, a lone image until stopped.
+        hold = None if source.kind == "image" else round(HOLD_SECONDS * fps) if still else 1
         due = time.perf_counter()
         for frame in source:
-            for _ in range(repeats):
+            for _ in itertools.repeat(None) if hold is None else range(hold):
                 if self.stopping.is_set():
                     return
                 if source.kind != "camera":  # a camera paces itself; files would race ahead
