@@ -50,7 +50,9 @@ def cmd_export(a) -> None:
     from .export import export
 
     torch.set_num_threads(a.threads)
-    card = export(Path(a.run), Path(a.out), a.data and Path(a.data), a.calibration, a.parity, a.latency_runs)
+    tolerance = {} if a.int8_tolerance is None else {"int8_tolerance": a.int8_tolerance}
+    card = export(Path(a.run), Path(a.out), a.data and Path(a.data), a.calibration, a.parity, a.latency_runs,
+                  **tolerance)
     print(json.dumps({k: card[k] for k in ("name", "task", "format", "parity", "latency_ms")}, indent=2))
 
 
@@ -88,6 +90,8 @@ def parser() -> argparse.ArgumentParser:
         t.add_argument("--" + name.replace("_", "-"), type=int)
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
+    t.add_argument("--mask", action="store_true", default=None,
+                   help="train on the runtime's composite: changes only inside the face mask count")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--until", type=int, help="stop at this step (the schedule still runs to --steps)")
     t.add_argument("--threads", type=int, default=2)
@@ -100,6 +104,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--calibration", type=int, default=64, help="validation crops that calibrate int8")
     e.add_argument("--parity", type=int, default=32, help="validation crops that check ONNX against torch")
     e.add_argument("--latency-runs", type=int, default=50, help="timed runs per format and thread count")
+    e.add_argument("--int8-tolerance", type=float,
+                   help="int8 ships only within this mean error against torch (pixels; classifier: years; default 3)")
     e.add_argument("--threads", type=int, default=2)
     e.set_defaults(func=cmd_export)
 
