@@ -103,7 +103,7 @@ class CycleGANSolver(Solver):
 
         # The generators' adversarial loss goes through the bare discriminators, frozen: no
         # gradient for them here, and none for their parallel wrappers to wait for.
-        d_a, d_b = self.net("D_a").requires_grad_(False), self.net("D_b").requires_grad_(False)
+        d_a, d_b = self.bare("D_a").requires_grad_(False), self.bare("D_b").requires_grad_(False)
         g_adv = lsgan(d_b(fake_b), True) + lsgan(d_a(fake_a), True)
         g_cyc = F.l1_loss(rec_a, a) + F.l1_loss(rec_b, b)
         g_idt = F.l1_loss(idt_a, a) + F.l1_loss(idt_b, b)
