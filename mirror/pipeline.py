@@ -8,14 +8,14 @@ each stage took. Overlays (drawn after blending) plug in as callables in `pipeli
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import cv2
 import numpy as np
 
 from . import blend
-from .align import Alignment
+from .align import Alignment, AlignSpec
 from .errors import MirrorError
 from .landmarks import Face, Landmarker
 from .models import Registry
@@ -59,6 +59,23 @@ class Result:
 Overlay = Callable[[np.ndarray, Result], None]  # draws on result.image (BGR) in place
 
 
+@dataclass
+class Work:
+    """A frame between `Pipeline.front` and `Pipeline.back`."""
+
+    frame: np.ndarray  # as given
+    image: np.ndarray  # BGR: the frame itself (copy=False) or a copy; the result is drawn on it
+    bgr: bool  # whether `frame` was BGR (else the result goes back to its layout)
+    settings: Settings
+    spec: AlignSpec
+    faces: list[FaceResult]
+    todo: list[FaceResult]  # the faces to change
+    crops: np.ndarray | None  # their crops, (N, S, S, 3) uint8
+    masks: list[np.ndarray]  # their blend masks in crop space
+    timings: dict[str, float]
+    front_ms: float
+
+
 class Pipeline:
     """`video=True` for a camera or video (tracking, smoothing, per-face votes carried over);
     `video=False` for unrelated stills (each frame on its own)."""
@@ -79,20 +96,27 @@ class Pipeline:
     def __call__(self, frame: np.ndarray, copy: bool = True) -> Result:
         """Transform one frame: BGR uint8, or grey, or BGRA (the result keeps the layout). With
         `copy=False` a BGR frame is changed in place."""
+        return self.back(self.front(frame, copy))
+
+    # The two halves, for `mirror.runner.overlap`: front (landmarks, crops, masks) of frame n+1
+    # runs on one core while back (generator, blending, overlays) of frame n runs on the other.
+    # Only front touches the landmarker and only back the translator's votes, so each half may
+    # run on its own thread.
+
+    def front(self, frame: np.ndarray, copy: bool = True) -> Work:
         t0 = time.perf_counter()
         if frame.dtype != np.uint8:
             raise MirrorError(f"frames must be 8-bit, got {frame.dtype}")
         bgr = frame.ndim == 3 and frame.shape[2] == 3
         image = (frame.copy() if copy else frame) if bgr else _to_bgr(frame)
-        settings = self.settings
+        # A snapshot: settings changed while this frame is between the halves apply from the next.
+        settings = replace(self.settings, effect=replace(self.settings.effect))
         settings.check()
         effect = settings.effect
         timings = dict.fromkeys(STAGES, 0.0)
         clock = _Clock(timings)
 
         faces = self.landmarker(image)
-        if not self.video:
-            self.translator.reset()
         clock("landmarks")
 
         spec = self.translator.spec(effect)
@@ -102,29 +126,38 @@ class Pipeline:
             results.append(FaceResult(f, a, a.box(image.shape)))
         todo = [r for r in results if r.box is not None] if effect.active else []
         crops = np.stack([r.alignment.crop(image) for r in todo]) if todo else None
+        masks = [blend.face_mask(r.alignment.to_crop(r.face.points), spec.size) for r in todo]
         clock("align")
+        return Work(frame, image, bgr, settings, spec, results, todo, crops, masks, timings,
+                    (time.perf_counter() - t0) * 1000)
 
+    def back(self, work: Work) -> Result:
+        t0 = time.perf_counter()
+        timings, settings, effect, image, todo = work.timings, work.settings, work.settings.effect, work.image, work.todo
+        clock = _Clock(timings)
+        if not self.video:
+            self.translator.reset()
         if todo:
-            generated = self.translator(crops, spec, effect, [r.face.track for r in todo])
+            generated = self.translator(work.crops, work.spec, effect, [r.face.track for r in todo])
             if self.translator.last_female is not None:
                 for r, p in zip(todo, self.translator.last_female):
                     r.female = float(p)
             for r in todo:
                 r.target = self.translator.target(effect, r.face.track)
             clock("translate")
-            for r, crop, gen in zip(todo, crops, generated):
-                mask = blend.face_mask(r.alignment.to_crop(r.face.points), spec.size)
+            for r, crop, gen, mask in zip(todo, work.crops, generated, work.masks):
                 blend.paste(image, r.alignment, r.box, crop, gen, mask, settings.blend, settings.colour)
                 r.changed = True
             clock("blend")
 
-        result = Result(image, results, timings, effect)
+        result = Result(image, work.faces, timings, effect)
         for overlay in self.overlays:
             overlay(image, result)
         clock("overlay")
-        if not bgr:
-            result.image = _from_bgr(image, frame)
-        timings["total"] = (time.perf_counter() - t0) * 1000
+        if not work.bgr:
+            result.image = _from_bgr(image, work.frame)
+        # Work time of both halves; a frame's wait between them (overlapped) is not counted here.
+        timings["total"] = work.front_ms + (time.perf_counter() - t0) * 1000
         return result
 
     def reset(self) -> None:
