@@ -27,6 +27,7 @@ TASK_OUTPUTS = {"attributes": {"female", "age"}}
 # Fastest first; ONNX Runtime skips what it cannot start, and `Model.provider` says what really runs.
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "DmlExecutionProvider",
              "CoreMLExecutionProvider", "CPUExecutionProvider")
+THREADS = 1  # ONNX Runtime intra-op threads per session (CPU); see Model
 
 
 def choose_providers(available: Sequence[str] | None = None) -> list[str]:
@@ -78,12 +79,16 @@ class Model:
     """One model's session. `run` takes NCHW float32 images in the card's normalisation (and a
     condition per image for generators) and returns the card's outputs by name, batched."""
 
-    def __init__(self, path: Path, card: Card, providers: Sequence[str]):
+    def __init__(self, path: Path, card: Card, providers: Sequence[str], threads: int = THREADS):
         import onnxruntime as ort
 
         self.path, self.card = path, card
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # ORT's warnings about unused initialisers etc. are noise here
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # On two cores the landmarks of the next frame run beside the generator (mirror.runner): a
+        # second intra-op thread would only spin against them (it doubles the CPU time per face).
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         try:
             try:
                 self.session = ort.InferenceSession(str(path), opts, providers=list(providers))
@@ -147,7 +152,8 @@ class Registry:
     """All models of a folder. `problems` lists the files that could not be used, one MirrorError
     each; `get(task)` gives a model for a task (the first by name, or the one named)."""
 
-    def __init__(self, folder: str | Path | None = None, providers: Sequence[str] | None = None):
+    def __init__(self, folder: str | Path | None = None, providers: Sequence[str] | None = None,
+                 threads: int = THREADS):
         self.folder = Path(folder) if folder is not None else None
         self.providers = list(providers) if providers is not None else choose_providers()
         self.models: dict[str, Model] = {}
@@ -169,7 +175,7 @@ class Registry:
                 card = Card.read(cards[stem])
                 if card.name in self.models:
                     raise MirrorError(f"{cards[stem]}: name {card.name!r} is taken by {self.models[card.name].path.name}")
-                self.models[card.name] = Model(onnx[stem], card, self.providers)
+                self.models[card.name] = Model(onnx[stem], card, self.providers, threads)
             except MirrorError as e:
                 self.problems.append(e)
 

@@ -99,3 +99,14 @@ def test_missing_models_are_clear_errors(tmp_path, registry):
     with pytest.raises(MirrorError, match="no age model"):
         Registry(tmp_path).require("age")
     assert registry.get("gender", name="no-such-name") is None
+
+
+def test_sessions_take_one_thread_and_every_optimisation(models_dir):
+    """One intra-op thread: the runner's other stage has the second core (docs/performance.md)."""
+    import onnxruntime as ort
+
+    for threads in (1, 2):
+        for model in Registry(models_dir, threads=threads).models.values():
+            opts = model.session.get_session_options()
+            assert opts.intra_op_num_threads == threads
+            assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
