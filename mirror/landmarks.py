@@ -8,6 +8,7 @@ tracked face removes it while still following fast motion without lag.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import cv2
@@ -104,8 +105,9 @@ class Tracker:
 class Landmarker:
     """Finds up to `max_faces` faces per frame.
 
-    `video=True` runs the face mesh in tracking mode (fast, ~4 ms a frame: it follows each face from
-    its last landmarks) and, with `smooth`, gives each face a stable track id and a One-Euro filter.
+    `video=True` runs the face mesh in tracking mode (fast, ~3 ms a frame: it follows each face from
+    its last landmarks, and the detector runs only to find faces: see `_tracking_mesh`) and, with
+    `smooth`, gives each face a stable track id and a One-Euro filter.
     `video=False` is for unrelated stills (an image, a folder): the mesh's own detector sees a
     downscaled frame and misses the smaller faces of a group photo, so the full-range face detector
     finds the faces first and the mesh then runs on each face's square patch, mapped back."""
@@ -114,6 +116,9 @@ class Landmarker:
     # the mesh's inner detector wants some context; tried in order until the mesh finds the face.
     PATCH = 256
     EXPANDS = (1.5, 1.2, 2.0)
+    # Video: how often the detector looks for faces beyond the tracked ones (a third of a second
+    # at 30 fps), while fewer than max_faces are tracked.
+    DETECT_EVERY = 10
 
     def __init__(self, max_faces: int = 4, video: bool = True, smooth: bool = True,
                  min_confidence: float = 0.5, fps: float = 30.0):
@@ -123,10 +128,15 @@ class Landmarker:
             raise MirrorError(f"max_faces must be at least 1, got {max_faces}")
         self.max_faces = max_faces
         self.video = video
-        self.mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=not video, max_num_faces=max_faces if video else 2, refine_landmarks=True,
-            min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence,
-        )
+        if video:
+            self.mesh = _tracking_mesh(max_faces, min_confidence)
+        else:
+            self.mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=2, refine_landmarks=True,
+                min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence,
+            )
+        self.seen = 0  # faces the mesh tracked in the last frame (video)
+        self.frame = 0
         self.detector = None if video else mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=min_confidence)
         self.tracker = Tracker() if (video and smooth) else None
@@ -143,8 +153,19 @@ class Landmarker:
 
     def _track(self, rgb: np.ndarray) -> list[np.ndarray]:
         h, w = rgb.shape[:2]
-        result = self.mesh.process(rgb)
-        return [_points(lm, w, h) for lm in result.multi_face_landmarks or []]
+        # The face detector runs while no face is tracked, and otherwise every DETECT_EVERY frames
+        # to pick up newcomers, instead of on every frame with fewer than max_faces faces.
+        detect = self.seen == 0 or (self.seen < self.max_faces and self.frame % self.DETECT_EVERY == 0)
+        result = self.mesh.process({"image": rgb, "detect": detect})
+        self.frame += 1
+        faces: list[np.ndarray] = []
+        for lm in result.multi_face_landmarks or []:
+            pts = _points(lm, w, h)
+            # A detection that MediaPipe fails to associate with a tracked face doubles it.
+            if not any(_same_face(pts, f) for f in faces):
+                faces.append(pts)
+        self.seen = len(faces)
+        return faces
 
     def _detect(self, rgb: np.ndarray) -> list[np.ndarray]:
         h, w = rgb.shape[:2]
@@ -187,6 +208,41 @@ class Landmarker:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _tracking_mesh(max_faces: int, min_confidence: float):
+    """MediaPipe's face mesh for video, its detector switched by a `detect` input per frame.
+
+    The stock graph gates its face detector on "fewer than max_num_faces faces tracked": with room
+    for four faces and one in view, it runs the detector on every frame (about a third of the
+    landmark time at 640x480, more on larger frames). This is the same graph with that gate's
+    condition supplied by the caller; the tracking (each face's next crop from its last landmarks)
+    is MediaPipe's own."""
+    import mediapipe as mp
+    from mediapipe.framework import calculator_pb2
+    from mediapipe.python.solution_base import SolutionBase
+    from mediapipe.python.solutions import face_mesh
+
+    config = calculator_pb2.CalculatorGraphConfig()
+    root = os.path.dirname(os.path.dirname(mp.__file__))
+    with open(os.path.join(root, face_mesh._BINARYPB_FILE_PATH), "rb") as f:
+        config.ParseFromString(f.read())
+    gates = [n for n in config.node if n.calculator == "GateCalculator"
+             and "DISALLOW:prev_has_enough_faces" in n.input_stream]
+    if len(gates) != 1:
+        raise MirrorError("this MediaPipe's face-mesh graph has no detector gate to drive (pinned: 0.10.21)")
+    gate = gates[0]
+    gate.input_stream.remove("DISALLOW:prev_has_enough_faces")
+    gate.input_stream.append("ALLOW:detect")
+    gate.ClearField("options")  # empty_packets_as_allow belonged to the old condition
+    config.input_stream.append("DETECT:detect")
+    params = {  # as FaceMesh sets them
+        "facedetectionshortrangecpu__facedetectionshortrange__facedetection__TensorsToDetectionsCalculator"
+        ".min_score_thresh": min_confidence,
+        "facelandmarkcpu__ThresholdingCalculator.threshold": min_confidence,
+    }
+    return SolutionBase(graph_config=config, calculator_params=params, outputs=["multi_face_landmarks"],
+                        side_inputs={"num_faces": max_faces, "with_attention": True, "use_prev_landmarks": True})
 
 
 def _points(landmarks, w: int, h: int) -> np.ndarray:

@@ -95,3 +95,30 @@ def test_tracks_keep_their_ids_through_motion():
             xs.append(faces[0].xy[:, 0].mean())
     assert len(set(ids)) == 1
     assert xs[-1] - xs[0] > 40
+
+
+def test_detector_runs_only_to_find_faces():
+    """Video: the detector runs while no face is tracked, then every DETECT_EVERY frames for
+    newcomers, not on every frame with fewer than max_faces faces (as MediaPipe's own graph does)."""
+    half = cv2.resize(still_scene(), (320, 240))
+    one, two = np.zeros((480, 640, 3), np.uint8), np.zeros((480, 640, 3), np.uint8)
+    one[120:360, :320] = half
+    two[120:360, :320], two[120:360, 320:] = half, half
+    with Landmarker(max_faces=4, video=True) as lm:
+        asked, process = [], lm.mesh.process
+        lm.mesh.process = lambda data: asked.append(data["detect"]) or process(data)
+        counts = [len(lm(one if i < 13 else two)) for i in range(35)]
+    assert [i for i, d in enumerate(asked) if d] == [0, 10, 20, 30]
+    assert counts[:13] == [1] * 13 and counts[21:] == [2] * 14, counts  # the newcomer, at the next look
+
+
+def test_tracking_graph_gives_mediapipes_landmarks():
+    import mediapipe as mp
+
+    frames = [cv2.warpAffine(still_scene(), np.float32([[1, 0, 2 * i], [0, 1, i]]), (640, 480)) for i in range(12)]
+    stock = mp.solutions.face_mesh.FaceMesh(max_num_faces=4, refine_landmarks=True)
+    with Landmarker(max_faces=4, video=True, smooth=False) as lm, stock:
+        for frame in frames:
+            ours = lm(frame)[0].xy
+            theirs = stock.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).multi_face_landmarks[0].landmark
+            assert np.abs(ours - [(p.x * 640, p.y * 480) for p in theirs]).max() < 0.5
