@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 
 from . import __version__
@@ -19,6 +20,7 @@ A real-time magic mirror: other-gender and older/younger faces.
   mirror --source S --out O [...]         the same: options without a command mean `run` when
                                           they name an --out, and the GUI when they do not
   mirror models [--models DIR]            list the models, where they run, and unusable files
+  mirror bench [--frames N] [--json]      time the pipeline on the sample clip (`mirror bench --help`)
 
 `mirror run --help` lists the effect options. On a terminal the native libraries' log lines are
 hidden; MIRROR_NATIVE_LOGS=1 shows them."""
@@ -112,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from .models import Registry
     from .output import open_writer
     from .pipeline import STAGES, Pipeline, Settings
+    from .runner import stream
     from .source import open_source
     from .translate import Effect
 
@@ -135,10 +138,8 @@ def run(args: argparse.Namespace) -> int:
             sums, frames, changed = dict.fromkeys((*STAGES, "total"), 0.0), 0, 0
             bar = tqdm(total=total, unit="frame", desc="mirror", disable=total == 1, file=sys.stderr)
             try:
-                for frame in source:
-                    if args.frames is not None and frame.index >= args.frames:
-                        break
-                    result = pipeline(frame.image, copy=False)
+                # Several frames: the landmarks of the next are found while this one is translated.
+                for frame, result in stream(pipeline, islice(source, args.frames), overlapped=source.count != 1):
                     writer.write(frame, result.image)
                     frames += 1
                     changed += sum(f.changed for f in result.faces)
@@ -186,11 +187,24 @@ def gui(args: argparse.Namespace) -> int:
     return gui_run(args)
 
 
-# name -> (help, argument adder, handler). `mirror bench` will plug in here.
+def add_bench_args(p: argparse.ArgumentParser) -> None:
+    from .bench import add_args
+
+    add_args(p)
+
+
+def bench(args: argparse.Namespace) -> int:
+    from .bench import run as bench_run
+
+    return bench_run(args)
+
+
+# name -> (help, argument adder, handler).
 COMMANDS = {
     "gui": ("start the GUI (the default)", add_gui_args, gui),
     "run": ("transform a camera, video, image or folder, headless", add_run_args, run),
     "models": ("list the exported models and where they run", add_models_arg, models),
+    "bench": ("time the pipeline on a clip: fps, latency, stages, memory", add_bench_args, bench),
 }
 
 

@@ -9,14 +9,19 @@ stays flat and latency bounded, and with one thread per stage the order is kept.
     for result in overlap(frames, pipeline.front, pipeline.back):
         ...
 
-The CLI's `run` on videos, `mirror bench` and the GUI's processing thread use it the same way.
+`stream` does that for items that carry a frame (`.image`) and gives each back with its result:
+the CLI's `run` and `mirror bench` use it, and a GUI processing thread can iterate its capture
+queue through it the same way.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline, Result
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -85,3 +90,11 @@ def serial(items: Iterable[T], first: Callable[[T], U], second: Callable[[U], V]
     """The same on one thread: the baseline `overlap` is measured against."""
     for item in items:
         yield second(first(item))
+
+
+def stream(pipeline: Pipeline, items: Iterable[T], overlapped: bool = True) -> Iterator[tuple[T, Result]]:
+    """(item, result) for each item, in order: `item.image` (a frame, changed in place) through the
+    pipeline's halves, overlapped or not."""
+    stages = overlap if overlapped else serial
+    return stages(items, lambda item: (item, pipeline.front(item.image, copy=False)),
+                  lambda pair: (pair[0], pipeline.back(pair[1])))
