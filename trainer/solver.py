@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from mirror.blend import face_mask
 from mirror.errors import MirrorError
 
 from . import checkpoint, distributed
@@ -46,6 +47,9 @@ class Config:
     pool: int = 50
     every: int = 250  # checkpoint and sample grid every this many steps
     log_every: int = 10
+    # Train on the runtime's composite: the generated face pasted into the input through the
+    # runtime's own face mask, so no loss can be served by changes the app would never show.
+    mask: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -92,12 +96,24 @@ class Solver:
         if among is not None:
             idx = np.sort(among[idx])
         x = to_unit(data.crops[idx])
+        side = x.shape[-1]
+        masks = torch.from_numpy(np.stack([face_mask(p.astype(np.float32), side) for p in data.points[idx]]))[:, None] \
+            if self.cfg.mask else None
         if augment:
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             x[flip] = x[flip].flip(3)
-        x = fit_size(x, self.size)
-        return {"x": x, "female": torch.from_numpy(data.female[idx]), "age": torch.from_numpy(data.age[idx]),
-                "rng": rng}
+            if masks is not None:
+                masks[flip] = masks[flip].flip(3)
+        b = {"x": fit_size(x, self.size), "female": torch.from_numpy(data.female[idx]),
+             "age": torch.from_numpy(data.age[idx]), "rng": rng}
+        if masks is not None:
+            b["mask"] = fit_size(masks, self.size)
+        return b
+
+    @staticmethod
+    def composite(out: torch.Tensor, base: torch.Tensor, b: dict) -> torch.Tensor:
+        """`out` pasted into `base` through the batch's face masks, when it has them."""
+        return base + b["mask"] * (out - base) if "mask" in b else out
 
     def lr_at(self, step: int) -> float:
         start = self.cfg.decay_from * self.cfg.steps
@@ -317,7 +333,7 @@ class StarGANSolver(Solver):
         x, cfg = b["x"], self.cfg
         c_trg, c_org = self.targets(b)
 
-        fake = self.G(x, c_trg)
+        fake = self.composite(self.G(x, c_trg), x, b)
         real_src, real_cls = self.D(x)
         fake_src, _ = self.D(fake.detach())
         d_adv = 0.5 * (F.mse_loss(real_src, torch.ones_like(real_src)) + F.mse_loss(fake_src, torch.zeros_like(fake_src)))
@@ -329,11 +345,11 @@ class StarGANSolver(Solver):
         src, cls = self.D(fake)
         g_adv = F.mse_loss(src, torch.ones_like(src))
         g_cls = self.domain_loss(cls, b, c_trg) + self.classifier_loss(fake, b, c_trg)
-        g_rec = F.l1_loss(self.G(fake, c_org), x)
+        g_rec = F.l1_loss(self.composite(self.G(fake, c_org), fake, b), x)
         g_change = F.l1_loss(fake, x)
         loss = g_adv + cfg.lambda_cls * g_cls + cfg.lambda_rec * g_rec + cfg.lambda_change * g_change
         if cfg.task == "age":  # a = 0 must leave the face as it is
-            loss = loss + cfg.lambda_id * F.l1_loss(self.G(x, torch.zeros_like(c_trg)), x)
+            loss = loss + cfg.lambda_id * F.l1_loss(self.composite(self.G(x, torch.zeros_like(c_trg)), x, b), x)
         self.opts["G"].zero_grad()
         loss.backward()
         self.opts["G"].step()
@@ -348,8 +364,8 @@ class StarGANSolver(Solver):
     def sample_grid(self, b):
         x = b["x"]
         if self.cfg.task == "gender":
-            return torch.cat([x, self.G(x, (1 - b["female"])[:, None])])
-        rows = [x] + [self.G(x, torch.full((len(x), 1), a)) for a in (-1.0, -0.5, 0.5, 1.0)]
+            return torch.cat([x, self.composite(self.G(x, (1 - b["female"])[:, None]), x, b)])
+        rows = [x] + [self.composite(self.G(x, torch.full((len(x), 1), a)), x, b) for a in (-1.0, -0.5, 0.5, 1.0)]
         return torch.cat(rows)
 
 
