@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import MirrorError
+from .overlay import DEFAULT as DEFAULT_OVERLAYS, OVERLAYS
 
 DESCRIPTION = """\
 A real-time magic mirror: other-gender and older/younger faces.
@@ -31,6 +32,8 @@ examples:
   mirror --source clip.mp4 --age 0.6 --intensity 0.8 --out older.mp4
   mirror --source photos/ --effect swap --out swapped/
   mirror --source 0 --effect male --frames 300 --out camera.avi
+  mirror --source photo.jpg --effect female --overlay lips --overlay eyeliner --out made-up.jpg
+  mirror --source clip.mp4 --overlay debug --out mesh.mp4
 
 outputs: an image source gives an image (or a file of that name in an existing folder), a folder
 gives a folder with the same file names, a video or camera gives a video at the input's frame rate
@@ -106,6 +109,20 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blend", choices=("soft", "seamless"), default="soft",
                    help="soft: feathered face mask (default); seamless: cv2.seamlessClone")
     p.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames (a camera runs until Ctrl-C)")
+    p.add_argument("--overlay", action="append", choices=(*OVERLAYS, "all"), metavar="NAME",
+                   help=f"draw a landmark-anchored overlay, repeatable: {', '.join(OVERLAYS)}; all: every one "
+                        "but debug. The make-up and stubble follow the gender effect, the others the age; "
+                        "debug (mesh, mask, crop) needs no effect")
+    p.add_argument("--overlay-strength", type=_unit("--overlay-strength", 0, 1), default=1.0, metavar="X",
+                   help="0 none .. 1 full overlays (default 1), on top of --intensity")
+
+
+def overlay_names(chosen: list[str] | None) -> set[str]:
+    """The overlays named by --overlay; "all" stands for every one but the debug view."""
+    names = set(chosen or ())
+    if "all" in names:
+        names = (names - {"all"}) | DEFAULT_OVERLAYS
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,14 +130,16 @@ def run(args: argparse.Namespace) -> int:
 
     from .models import Registry
     from .output import open_writer
+    from .overlay import Overlays
     from .pipeline import STAGES, Pipeline, Settings
     from .runner import stream
     from .source import open_source
     from .translate import Effect
 
     effect = Effect(args.effect, args.age, args.intensity)
-    if args.effect is None and args.age == 0:
-        raise MirrorError("nothing to do: give --effect and/or a non-zero --age")
+    overlays = overlay_names(args.overlay)
+    if args.effect is None and args.age == 0 and "debug" not in overlays:
+        raise MirrorError("nothing to do: give --effect and/or a non-zero --age (or --overlay debug)")
     if args.max_faces < 1 or (args.frames is not None and args.frames < 1):
         raise MirrorError("--max-faces and --frames must be at least 1")
     source_path = Path(args.source)
@@ -134,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         video = source.kind in ("video", "camera")
         with Pipeline(registry, Settings(effect, args.blend), video=video, max_faces=args.max_faces,
                       fps=source.fps) as pipeline, open_writer(args.out, source) as writer:
+            if overlays:
+                pipeline.overlays.append(Overlays(overlays, args.overlay_strength))
             total = source.count if args.frames is None else min(args.frames, source.count or args.frames)
             sums, frames, changed = dict.fromkeys((*STAGES, "total"), 0.0), 0, 0
             bar = tqdm(total=total, unit="frame", desc="mirror", disable=total == 1, file=sys.stderr)

@@ -125,3 +125,42 @@ def test_runtime_never_imports_torch(tmp_path, models_dir):
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "LOADED []" in done.stdout and (tmp_path / "o.png").exists()
+
+
+def test_overlay_flags(tmp_path, models_dir, capsys):
+    """--overlay NAME (repeatable, or all) draws on the faces, scaled by --overlay-strength; the
+    debug view alone is something to do."""
+    from mirror.cli import overlay_names
+    from mirror.overlay import DEFAULT
+
+    assert overlay_names(["all"]) == DEFAULT and overlay_names(["all", "debug"]) == {*DEFAULT, "debug"}
+    src = MEDIA / "astronaut.png"
+    outs = {}
+    for name, extra in (("plain", []), ("made-up", ["--overlay", "lips", "--overlay", "eyeliner"]),
+                        ("none", ["--overlay", "all", "--overlay-strength", "0"])):
+        outs[name] = tmp_path / f"{name}.png"
+        code, err = run_cli(capsys, "--source", src, "--effect", "female", *extra, "--out", outs[name],
+                            "--models", models_dir)
+        assert code == 0 and "1 face(s) changed" in err, err
+    plain, made_up, none = (cv2.imread(str(outs[n])) for n in ("plain", "made-up", "none"))
+    assert np.array_equal(plain, none), "strength 0 draws nothing"
+    changed = (plain != made_up).any(2)
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 200 and 150 < xs.mean() < 300 and 50 < ys.mean() < 200, "on the astronaut's face"
+
+    code, err = run_cli(capsys, "--source", src, "--overlay", "debug", "--out", tmp_path / "debug.png",
+                        "--models", models_dir)
+    assert code == 0 and "0 face(s) changed" in err
+    assert (cv2.imread(str(tmp_path / "debug.png")) != photo("astronaut.png")).any(), "the mesh is drawn"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--effect", "female", "--overlay", "hair"], "invalid choice: 'hair'"),
+    (["--effect", "female", "--overlay", "lips", "--overlay-strength", "2"], "--overlay-strength must lie in [0, 1]"),
+    (["--overlay", "lips"], "nothing to do: give --effect and/or a non-zero --age (or --overlay debug)"),
+])
+def test_overlay_flag_errors(tmp_path, models_dir, capsys, args, message):
+    code, err = run_cli(capsys, "--source", MEDIA / "obama.jpg", *args, "--out", tmp_path / "o.jpg", "--models", models_dir)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("mirror: error: ") and message in err, err
+    assert not (tmp_path / "o.jpg").exists()
