@@ -29,7 +29,8 @@ from . import classic
 from .cli import add_models_arg, default_models
 from .errors import MirrorError
 from .models import Model, Registry
-from .pipeline import Pipeline, Settings
+from .overlay import Overlays
+from .pipeline import Overlay, Pipeline, Settings
 from .runner import stream
 from .translate import Effect
 
@@ -53,6 +54,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="2: the clip's face twice, side by side (the second mirrored)")
     p.add_argument("--size", choices=SIZES, default=None,
                    help="resize (letterboxed) the clip to this frame size (default: the clip's own)")
+    p.add_argument("--overlays", action="store_true",
+                   help="also draw the make-up/age overlays on each face (mirror.overlay), as the GUI can")
     p.add_argument("--serial", action="store_true",
                    help="also run without overlapping the stages, for comparison")
     p.add_argument("--compare-classic", action="store_true",
@@ -149,11 +152,13 @@ def prepare(source: Path, faces: int, size: tuple[int, int] | None, folder: Path
     return out, fps, first.shape[1::-1]
 
 
-def measure(registry: Registry, effect: Effect, clip: Path, fps: float, n: int, warmup: int, mode: str) -> Measured:
+def measure(registry: Registry, effect: Effect, clip: Path, fps: float, n: int, warmup: int, mode: str,
+            overlays: list[Overlay] = ()) -> Measured:
     """Runs warmup + n frames of the clip through a fresh pipeline, overlapped or serial. The
     clock starts when the last warm-up frame is done (without warm-up: at the first read)."""
     done, latency, capture, timings, faces = [], [], [], [], []
     with Pipeline(registry, Settings(effect), video=True, fps=fps) as pipeline:
+        pipeline.overlays = list(overlays)
         start, cpu = time.perf_counter(), time.process_time()
         for i, (item, result) in enumerate(stream(pipeline, frames(clip, warmup + n), mode == "overlapped")):
             now = time.perf_counter()
@@ -231,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="mirror-bench-") as tmp:
         clip, fps, shape = prepare(Path(source), args.faces, size, Path(tmp))
-        runs = [measure(alone(model), effect_for(model), clip, fps, args.frames, args.warmup, mode)
+        overlays = [Overlays()] if args.overlays else []
+        runs = [measure(alone(model), effect_for(model), clip, fps, args.frames, args.warmup, mode, overlays)
                 for mode in ("overlapped", "serial")[: 2 if args.serial else 1]]
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         if sys.platform == "darwin":
@@ -242,14 +248,14 @@ def run(args: argparse.Namespace) -> int:
                                                    "format": model.card.data.get("format"),
                                                    "untrained": model.card.data.get("training", {}).get("steps") == 0,
                                                    "describe": describe(model)},
-                  "faces_changed": runs[0].changed, "cores": os.cpu_count(), "load_average": round(load, 2)}
+                  "faces_changed": runs[0].changed, "overlays": args.overlays, "cores": os.cpu_count(), "load_average": round(load, 2)}
         if args.serial:
             report["serial"] = runs[1].summary()
             report["overlap_gain"] = round(runs[0].fps / runs[1].fps, 2)
         if args.compare_classic:
             classic.export(Path(tmp) / "classic", model.spec.size, model.spec.margin)
             base = Registry(Path(tmp) / "classic", threads=CLASSIC_THREADS)
-            slow = measure(base, Effect("female"), clip, fps, args.frames, args.warmup, runs[0].mode)
+            slow = measure(base, Effect("female"), clip, fps, args.frames, args.warmup, runs[0].mode, overlays)
             report["classic"] = {**slow.summary(), "threads": CLASSIC_THREADS,
                                  "describe": describe(base.require("gender"))}
             report["classic_fps"] = round(slow.fps, 2)

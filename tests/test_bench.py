@@ -48,11 +48,13 @@ def test_compare_classic_adds_its_rate_and_the_speedup(models_dir, capsys):
     assert "ResNet-9" in r["classic"]["describe"]
 
 
-def test_two_faces_a_larger_frame_and_serial(models_dir, capsys):
-    code, out, _ = bench(capsys, "--json", *FEW, "--faces", "2", "--size", "1280x720", "--serial", "--models", models_dir)
+def test_two_faces_a_larger_frame_serial_and_overlays(models_dir, capsys):
+    code, out, _ = bench(capsys, "--json", *FEW, "--faces", "2", "--size", "1280x720", "--serial", "--overlays",
+                         "--models", models_dir)
     assert code == 0
     r = json.loads(out)
-    assert r["faces"] == 2 and r["size"] == "1280x720"
+    assert r["faces"] == 2 and r["size"] == "1280x720" and r["overlays"]
+    assert r["stages_ms"]["overlay"] > 0.05  # drawn, not the empty stage
     timed(r["serial"])
     assert r["overlap_gain"] > 0
 
