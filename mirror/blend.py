@@ -55,13 +55,19 @@ def match_colour(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) 
     return cv2.cvtColor(gen, cv2.COLOR_LAB2BGR) * 255.0
 
 
+def change(original: np.ndarray, generated: np.ndarray, mask: np.ndarray, colour: bool = True) -> np.ndarray:
+    """What the runtime adds to the face crop (float32, crop space): the colour-matched generated
+    face minus the original, through the mask. The trainer's eval judges original + change too."""
+    if colour:
+        generated = match_colour(generated, original, mask)
+    return (generated - original) * mask[..., None]
+
+
 def paste(frame: np.ndarray, alignment: Alignment, box: tuple[int, int, int, int], original: np.ndarray,
           generated: np.ndarray, mask: np.ndarray, mode: str = "soft", colour: bool = True) -> None:
     """Write the face into `frame` (in place, inside `box` only). `original` is the crop the
     generator saw (uint8), `generated` its output (float32 BGR 0..255), `mask` from `face_mask`."""
-    if colour:
-        generated = match_colour(generated, original, mask)
-    delta = (generated - original) * mask[..., None]
+    delta = change(original, generated, mask, colour)
     x0, y0, x1, y1 = box
     roi = frame[y0:y1, x0:x1]
     pasted = cv2.add(roi, alignment.uncrop(delta, box), dtype=cv2.CV_8U)

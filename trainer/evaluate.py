@@ -104,6 +104,20 @@ class Runner:
             return {k: np.concatenate([o[k] for o in outs])[:, 0] for k in ("female", "age")}
         return from_unit(np.concatenate([next(iter(o.values())) for o in outs]))  # the one output, whatever its role
 
+    def shown(self, crops: np.ndarray, points: np.ndarray, condition: float | np.ndarray) -> np.ndarray:
+        """What the app shows of the face: the generated crop pasted into the input through the
+        runtime's face mask, with its colour matching (the judges must see what a user sees)."""
+        from mirror.blend import change, face_mask
+
+        inputs, generated = self.inputs(crops), self(crops, condition)
+        scale = self.size / crops.shape[1]
+        out = []
+        for src, gen, pts in zip(inputs, generated, points):
+            mask = face_mask(pts.astype(np.float32) * scale, self.size)
+            bgr, gen_bgr = src[..., ::-1].astype(np.float32), gen[..., ::-1].astype(np.float32)
+            out.append(np.clip(bgr + change(bgr, gen_bgr, mask), 0, 255).round().astype(np.uint8)[..., ::-1])
+        return np.stack(out)
+
 
 def from_unit(x: np.ndarray) -> np.ndarray:
     """NCHW [-1, 1] -> NHWC uint8 RGB."""
@@ -158,7 +172,7 @@ def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path)
     crops = val.crops[idx]
     label = val.female[idx]
     inputs = model.inputs(crops)
-    outputs = model(crops, 1 - label)
+    outputs = model.shown(crops, val.points[idx], 1 - label)
     before, after = judges_over(judges, inputs), judges_over(judges, outputs)
     right = before["female"] == label
     flipped = right & (after["female"] != label)
@@ -186,7 +200,7 @@ def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path) ->
         crops = val.crops[idx]
         inputs = model.inputs(crops)
         before = judges_over(judges, inputs)
-        outs = [model(crops, a) for a in SLIDER]
+        outs = [model.shown(crops, val.points[idx], a) for a in SLIDER]
         judged = [judges_over(judges, o) for o in outs]
         shifts = np.stack([j["age"] - before["age"] for j in judged], 1)  # faces x positions
         same = np.stack([same_person(before["embedding"], j["embedding"]) for j in judged], 1)
