@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -153,7 +152,7 @@ def prepare(source: Path, faces: int, size: tuple[int, int] | None, folder: Path
 
 
 def measure(registry: Registry, effect: Effect, clip: Path, fps: float, n: int, warmup: int, mode: str,
-            overlays: list[Overlay] = ()) -> Measured:
+            overlays: Sequence[Overlay] = ()) -> Measured:
     """Runs warmup + n frames of the clip through a fresh pipeline, overlapped or serial. The
     clock starts when the last warm-up frame is done (without warm-up: at the first read)."""
     done, latency, capture, timings, faces = [], [], [], [], []
@@ -204,6 +203,20 @@ def alone(model: Model) -> Registry:
     return only
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far; None where `resource` is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 2**20 if sys.platform == "darwin" else peak / 1024, 1)  # bytes there, KiB on Linux
+
+
+def untrained(model: Model) -> bool:
+    return model.card.data.get("training", {}).get("steps") == 0
+
+
 def effect_for(model: Model) -> Effect:
     return Effect("female") if model.task == "gender" else Effect(age=0.5)
 
@@ -214,7 +227,7 @@ def describe(model: Model) -> str:
     card = model.card.data
     training = card.get("training", {})
     steps = training.get("steps")
-    if steps == 0:
+    if untrained(model):
         trained = "UNTRAINED stand-in: random weights, 0 training steps (timing only)"
     elif training.get("fixture"):
         trained = "test fixture (timing only)"
@@ -232,23 +245,22 @@ def run(args: argparse.Namespace) -> int:
     size = tuple(int(v) for v in args.size.split("x")) if args.size else None
     folder = args.models or default_models()
     registry = Registry(folder)
+    for problem in registry.problems:
+        print(f"mirror: warning: {problem}", file=sys.stderr)
     model = pick(registry, args.model)
-    load = os.getloadavg()[0]
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None  # not on Windows
     with tempfile.TemporaryDirectory(prefix="mirror-bench-") as tmp:
         clip, fps, shape = prepare(Path(source), args.faces, size, Path(tmp))
         overlays = [Overlays()] if args.overlays else []
         runs = [measure(alone(model), effect_for(model), clip, fps, args.frames, args.warmup, mode, overlays)
                 for mode in ("overlapped", "serial")[: 2 if args.serial else 1]]
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        if sys.platform == "darwin":
-            peak /= 1024  # bytes there
-        report = {**runs[0].summary(), "provider": model.provider, "peak_rss_mb": round(peak, 1),
-                  "mode": runs[0].mode, "frames": args.frames, "warmup": args.warmup, "size": f"{shape[0]}x{shape[1]}",
-                  "source": str(source), "model": {"name": model.card.name, "task": model.task,
-                                                   "format": model.card.data.get("format"),
-                                                   "untrained": model.card.data.get("training", {}).get("steps") == 0,
-                                                   "describe": describe(model)},
-                  "faces_changed": runs[0].changed, "overlays": args.overlays, "cores": os.cpu_count(), "load_average": round(load, 2)}
+        report = {**runs[0].summary(), "provider": model.provider, "peak_rss_mb": peak_rss_mb(),
+                  "mode": runs[0].mode, "frames": args.frames, "warmup": args.warmup,
+                  "size": f"{shape[0]}x{shape[1]}", "source": str(source),
+                  "model": {"name": model.card.name, "task": model.task, "format": model.card.data.get("format"),
+                            "untrained": untrained(model), "describe": describe(model)},
+                  "faces_changed": runs[0].changed, "overlays": args.overlays,
+                  "cores": os.cpu_count(), "load_average": load}
         if args.serial:
             report["serial"] = runs[1].summary()
             report["overlap_gain"] = round(runs[0].fps / runs[1].fps, 2)
@@ -271,7 +283,7 @@ def table(report: dict, runs: list[Measured]) -> str:
     lines = [f"mirror bench: {report['source']} at {report['size']}, {report['faces']:g} face(s) per frame, "
              f"{report['frames']} frames after {report['warmup']} warm-up",
              f"model: {report['model']['describe']}, on {report['provider']}"]
-    if report["load_average"] > 0.5 * (report["cores"] or 1):
+    if (report["load_average"] or 0) > 0.5 * (report["cores"] or 1):
         lines.append(f"note: load average {report['load_average']} on {report['cores']} cores: other programs "
                      f"share the CPU, so these times are inflated (cpu ms/frame is the steadier figure)")
     rows = [(m.mode, m.summary()) for m in runs]
@@ -289,5 +301,6 @@ def table(report: dict, runs: list[Measured]) -> str:
     if "speedup" in report:
         lines.append(f"speedup over the classic ResNet-9 pipeline: {report['speedup']}x "
                      f"({report['fps']:.1f} vs {report['classic_fps']:.1f} fps)")
-    lines.append(f"peak memory (RSS): {report['peak_rss_mb']:.0f} MB")
+    peak = report["peak_rss_mb"]
+    lines.append(f"peak memory (RSS): {'unknown here' if peak is None else f'{peak:.0f} MB'}")
     return "\n".join(lines)
