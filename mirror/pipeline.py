@@ -74,6 +74,7 @@ class Work:
     masks: list[np.ndarray]  # their blend masks in crop space
     timings: dict[str, float]
     front_ms: float
+    new_scene: bool = False
 
 
 class Pipeline:
@@ -103,7 +104,9 @@ class Pipeline:
     # Only front touches the landmarker and only back the translator's votes, so each half may
     # run on its own thread.
 
-    def front(self, frame: np.ndarray, copy: bool = True) -> Work:
+    def front(self, frame: np.ndarray, copy: bool = True, new_scene: bool = False) -> Work:
+        """`new_scene`: this frame starts a new scene (another source): `reset` done half by half,
+        so that it is safe while the previous frame is still in `back`."""
         t0 = time.perf_counter()
         if frame.dtype != np.uint8:
             raise MirrorError(f"frames must be 8-bit, got {frame.dtype}")
@@ -116,6 +119,8 @@ class Pipeline:
         timings = dict.fromkeys(STAGES, 0.0)
         clock = _Clock(timings)
 
+        if new_scene and self.landmarker.tracker is not None:
+            self.landmarker.tracker.tracks.clear()
         faces = self.landmarker(image)
         clock("landmarks")
 
@@ -129,13 +134,13 @@ class Pipeline:
         masks = [blend.face_mask(r.alignment.to_crop(r.face.points), spec.size) for r in todo]
         clock("align")
         return Work(frame, image, bgr, settings, spec, results, todo, crops, masks, timings,
-                    (time.perf_counter() - t0) * 1000)
+                    (time.perf_counter() - t0) * 1000, new_scene)
 
     def back(self, work: Work) -> Result:
         t0 = time.perf_counter()
         timings, settings, effect, image, todo = work.timings, work.settings, work.settings.effect, work.image, work.todo
         clock = _Clock(timings)
-        if not self.video:
+        if not self.video or work.new_scene:
             self.translator.reset()
         if todo:
             generated = self.translator(work.crops, work.spec, effect, [r.face.track for r in todo])

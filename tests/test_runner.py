@@ -101,3 +101,17 @@ def test_settings_are_taken_when_a_frame_enters(registry):
         p.settings.effect.gender = None
         assert p.back(work).faces[0].changed
         assert not p(image).faces[0].changed
+
+
+def test_a_new_scene_resets_each_half_in_its_turn(registry):
+    """Another source while a frame is in `back`: tracks go in `front`, per-face votes in `back`."""
+    image = photo("astronaut.png")
+    with Pipeline(registry, Settings(Effect("swap")), video=True) as p:
+        for _ in range(2):
+            p(image)
+        (old,) = p.translator.votes
+        work = p.front(image, new_scene=True)
+        assert old in p.translator.votes, "votes are back's: untouched until the frame gets there"
+        (face,) = work.faces
+        p.back(work)
+        assert face.face.track != old and list(p.translator.votes) == [face.face.track]
