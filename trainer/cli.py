@@ -92,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--mask", action="store_true", default=None,
                    help="train on the runtime's composite: changes only inside the face mask count")
+    t.add_argument("--cls-augment", action="store_true", default=None,
+                   help="the frozen classifier sees shifted, antialiased views (against adversarial stripes)")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--until", type=int, help="stop at this step (the schedule still runs to --steps)")
     t.add_argument("--threads", type=int, default=2)

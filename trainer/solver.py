@@ -50,6 +50,9 @@ class Config:
     # Train on the runtime's composite: the generated face pasted into the input through the
     # runtime's own face mask, so no loss can be served by changes the app would never show.
     mask: bool = False
+    # Show the frozen classifier a randomly shifted, antialiased view: a fixed aliased view lets the
+    # generator fool it with stripes; this leaves it only real, low-frequency cues to answer to.
+    cls_augment: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -320,13 +323,21 @@ class StarGANSolver(Solver):
         goal = b["age"] if c is None else b["age"] + c[:, 0] * self.cfg.age_span
         return F.smooth_l1_loss(out[:, 0], goal / 10)
 
+    def classifier_view(self, x: torch.Tensor, b) -> torch.Tensor:
+        if not self.cfg.cls_augment:
+            return x
+        dy, dx = (int(v) for v in b["view"])
+        return F.avg_pool2d(torch.roll(x, (dy, dx), (2, 3)), 2)
+
     def classifier_loss(self, fake: torch.Tensor, b, c: torch.Tensor) -> torch.Tensor:
-        logit, age = self.C(fake)
+        if self.cfg.cls_augment and "view" not in b:
+            b["view"] = b["rng"].integers(-4, 5, 2)
+        logit, age = self.C(self.classifier_view(fake, b))
         if self.cfg.task == "gender":
             return F.binary_cross_entropy_with_logits(logit, c[:, 0])
         # The classifier's bias on a face cancels when the shift is measured against the input.
         with torch.no_grad():
-            base = self.C(b["x"])[1]
+            base = self.C(self.classifier_view(b["x"], b))[1]
         return F.smooth_l1_loss(age - base, c[:, 0] * self.cfg.age_span / 10)
 
     def train_step(self, b):
