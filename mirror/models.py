@@ -38,6 +38,11 @@ def choose_providers(available: Sequence[str] | None = None) -> list[str]:
     return [p for p in PREFERRED if p in available] or ["CPUExecutionProvider"]
 
 
+def _line(error: Exception) -> str:
+    """The first line of an error's message: ONNX Runtime's run on for many."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 @dataclass(frozen=True)
 class Card:
     """A model card: the fields the runtime relies on, and the whole JSON in `data`."""
@@ -99,9 +104,10 @@ class Model:
                 # whole session: fall back to the CPU rather than lose the model.
                 self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:
-            raise MirrorError(f"{path}: ONNX Runtime cannot load it ({str(e).splitlines()[0]})") from None
+            raise MirrorError(f"{path}: ONNX Runtime cannot load it ({_line(e)})") from None
         self.provider = self.session.get_providers()[0]
         self.batch = self._check()
+        self._try()
 
     def _check(self) -> bool:
         """Card against graph; returns whether the batch dimension is dynamic."""
@@ -126,6 +132,20 @@ class Model:
             raise MirrorError(f"{self.path}: a fixed batch of {batch} images; export with batch 1 or a dynamic batch")
         return not isinstance(batch, int) or batch < 1
 
+    def _try(self) -> None:
+        """One blank face through the graph, as the pipeline sends it: a graph whose declared
+        inputs fit the card but that cannot run on them (a size fixed deep inside) or gives
+        another shape fails here, naming the file, instead of at the first face."""
+        n = self.spec.size
+        out = self.run(np.zeros((1, 3, n, n), np.float32), np.zeros((1, 1), np.float32))
+        for role, value in out.items():
+            if role == "image":
+                ok, want = value.shape == (1, 3, n, n), f"[1, 3, {n}, {n}]"
+            else:
+                ok, want = value.size == 1, "one value"
+            if not ok:
+                raise MirrorError(f"{self.path}: gives {role} {list(value.shape)} for one {n}px face, not {want}")
+
     @property
     def task(self) -> str:
         return self.card.task
@@ -139,9 +159,12 @@ class Model:
         if "condition" in self.card.inputs:
             feeds["condition"] = np.ascontiguousarray(condition, dtype=np.float32).reshape(len(image), 1)
         roles, names = list(self.outputs), list(self.outputs.values())
-        if self.batch or len(image) == 1:
-            return dict(zip(roles, self.session.run(names, feeds)))
-        parts = [self.session.run(names, {k: v[i:i + 1] for k, v in feeds.items()}) for i in range(len(image))]
+        try:
+            if self.batch or len(image) == 1:
+                return dict(zip(roles, self.session.run(names, feeds)))
+            parts = [self.session.run(names, {k: v[i:i + 1] for k, v in feeds.items()}) for i in range(len(image))]
+        except Exception as e:  # ONNX Runtime's own kinds, with messages of many lines
+            raise MirrorError(f"{self.path}: the model failed to run ({_line(e)})") from None
         return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(roles)}
 
     def __repr__(self) -> str:
