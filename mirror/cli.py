@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             total = source.count if args.frames is None else min(args.frames, source.count or args.frames)
             sums, frames, changed = dict.fromkeys((*STAGES, "total"), 0.0), 0, 0
             bar = tqdm(total=total, unit="frame", desc="mirror", disable=total == 1, file=sys.stderr)
+            stopped = False
             try:
                 # Several frames: the landmarks of the next are found while this one is translated.
                 for frame, result in stream(pipeline, islice(source, args.frames), overlapped=source.count != 1):
@@ -168,9 +169,19 @@ def run(args: argparse.Namespace) -> int:
                         sums[k] += v
                     bar.update()
             except KeyboardInterrupt:
+                stopped = True
                 print("mirror: stopped", file=sys.stderr)
             finally:
                 bar.close()
+            if not frames and source.skipped:
+                raise MirrorError(f"none of the {len(source.skipped)} image(s) in {args.source} could be read "
+                                  f"({source.skipped[0]})")
+    for problem in source.skipped:
+        print(f"mirror: warning: skipped: {problem}", file=sys.stderr)
+    if source.kind == "camera" and not stopped and frames < (args.frames or float("inf")):
+        # What came before is a complete video: kept, but the run did not end as asked.
+        kept = f"the {frames} before are in {args.out}" if frames else "nothing was written"
+        raise MirrorError(f"camera {args.source} stopped sending frames (unplugged?); {kept}")
     providers = sorted({m.provider for m in registry.models.values()})
     per_stage = ", ".join(f"{k} {v / max(frames, 1):.1f}" for k, v in sums.items())
     print(f"mirror: {frames} frame(s) -> {args.out}; {changed} face(s) changed; models on "
@@ -252,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = route(list(sys.argv[1:] if argv is None else argv))
     # OpenCV logs every failed camera probe; the error line below says what matters.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own ("moov atom not found"): quiet
     try:
         with _quiet_native_logs():
             args = parser().parse_args(argv)

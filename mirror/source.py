@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -29,16 +29,26 @@ class Frame:
 def read_image(path: Path) -> np.ndarray:
     # np.fromfile + imdecode, not imread: imread fails silently on non-ASCII paths on Windows.
     try:
-        image = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
-    except (OSError, cv2.error) as e:
-        raise MirrorError(f"cannot read image {path} ({e})") from None
+        data = np.fromfile(str(path), np.uint8)
+    except OSError as e:
+        raise MirrorError(f"cannot read image {path} ({e.strerror or e})") from None
+    if not data.size:
+        raise MirrorError(empty(path))
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # its message is OpenCV's source line; what matters is below
+        image = None
     if image is None:
-        raise MirrorError(f"cannot decode image {path}")
+        raise MirrorError(f"cannot decode image {path} (not an image, or damaged)")
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise MirrorError(f"unsupported pixel type {image.dtype} in {path}")
     return image
+
+
+def empty(path: Path) -> str:
+    return f"{path} is empty (0 bytes)"
 
 
 class Closing:
@@ -61,6 +71,7 @@ class Source(Closing):
     kind: str
     fps: float = 30.0
     count: int | None = None
+    skipped: Sequence[MirrorError] = ()  # a folder's images that could not be read, passed over
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -69,10 +80,19 @@ class Source(Closing):
 class Images(Source):
     def __init__(self, paths: list[Path], kind: str):
         self.paths, self.kind, self.count = paths, kind, len(paths)
+        self.skipped: list[MirrorError] = []
 
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.paths):
-            yield Frame(read_image(path), i, path.name)
+            try:
+                image = read_image(path)
+            except MirrorError as e:
+                if self.kind != "folder":
+                    raise
+                # One damaged file in a folder of photos must not stop the others.
+                self.skipped.append(e)
+                continue
+            yield Frame(image, i, path.name)
 
 
 class Capture(Source):
@@ -81,7 +101,8 @@ class Capture(Source):
         what = f"camera {target}" if self.kind == "camera" else f"video {target}"
         self.cap = cv2.VideoCapture(target if self.kind == "camera" else str(target))
         if not self.cap.isOpened():
-            raise MirrorError(f"cannot open {what}")
+            damaged = "" if self.kind == "camera" else " (not a video this OpenCV can decode, or damaged)"
+            raise MirrorError(f"cannot open {what}{damaged}")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         # Cameras and some containers report 0 or nonsense: then write at 30 fps.
         self.fps = fps if 0 < fps < 1000 else 30.0
@@ -116,6 +137,8 @@ def open_source(spec: str | int | Path) -> Source:
         return Images(images, "folder")
     if not path.is_file():
         raise MirrorError(f"no such file or folder: {path}")
+    if not path.stat().st_size:
+        raise MirrorError(empty(path))
     if path.suffix.lower() in IMAGE_EXTS:
         return Images([path], "image")
     return Capture(path)
