@@ -286,6 +286,9 @@ class Window(QMainWindow):
         for item in news:
             if item.kind == "ended":
                 self._on_ended(item.message)
+            elif item.kind == "resumed":
+                self.view.hide_banner()
+                self.statusBar().showMessage(item.message, 10000)
             elif item.kind == "recording":
                 self._on_recording_failed(item.message)
             else:

@@ -37,6 +37,7 @@ from .sources import Choice
 
 STILL_FPS = 15.0  # how often a still image is processed again
 HOLD_SECONDS = 3.0  # each image of a folder
+RETRY_SECONDS = 3.0  # how often a lost camera is looked for again
 
 
 @dataclass
@@ -89,48 +90,62 @@ class DropOldest:
 
 class Capture(threading.Thread):
     """Opens a source and feeds its frames into `queue` until stopped or the source ends; then
-    calls `ended` with why (straight away: a source that cannot open need not wait for the model)."""
+    calls `tell("ended", why, opened)` (straight away: a source that cannot open need not wait for
+    the model). A camera is looked for again every RETRY_SECONDS until it is back, which is told
+    as "resumed"."""
 
-    def __init__(self, choice: Choice, queue: DropOldest, opened: int, ended: Callable[[str, int], None]):
+    def __init__(self, choice: Choice, queue: DropOldest, opened: int, tell: Callable[[str, str, int], None]):
         super().__init__(name="mirror-capture", daemon=True)
-        self.choice, self.queue, self.opened, self.ended = choice, queue, opened, ended
+        self.choice, self.queue, self.opened, self.tell = choice, queue, opened, tell
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        try:
-            while not self.stopping.is_set():
+        lost = False
+        while not self.stopping.is_set():
+            try:
                 with open_source(self.choice.spec) as source:
-                    self._play(source)
+                    if lost:
+                        self.tell("resumed", f"{self.choice.label} is back.", self.opened)
+                        lost = False
+                    played = self._play(source)
                 if self.stopping.is_set():
                     return
-                if not (self.choice.loop or source.kind in ("image", "folder")):
-                    self.ended(self._end_message(source), self.opened)
-                    return
-        except MirrorError as e:
-            self.ended(f"{e}.", self.opened)
-        except Exception as e:  # a decoder crash must not take the app down
-            traceback.print_exc(file=sys.stderr)
-            self.ended(f"{self.choice.label} failed: {e}", self.opened)
+                if source.skipped and not played:
+                    raise MirrorError(f"no image in {self.choice.label} could be read ({source.skipped[0]})")
+                if self.choice.loop or source.kind in ("image", "folder"):
+                    continue
+                message = (f"{self.choice.label} stopped sending pictures (unplugged?)." if source.kind == "camera"
+                           else f"End of {self.choice.label}.")
+            except MirrorError as e:
+                message = f"{e}."
+            except Exception as e:  # a decoder crash must not take the app down
+                traceback.print_exc(file=sys.stderr)
+                message = f"{self.choice.label} failed: {e}"
+            if not self.choice.camera:
+                self.tell("ended", message, self.opened)
+                return
+            if not lost:  # said once; the retries are silent
+                self.tell("ended", f"{message} Waiting for it: the view comes back by itself.", self.opened)
+                lost = True
+            self.stopping.wait(RETRY_SECONDS)
 
-    def _play(self, source: Source) -> None:
+    def _play(self, source: Source) -> bool:
+        """Whether any frame came."""
         still = source.kind in ("image", "folder")
         fps = STILL_FPS if still else source.fps
         # A still is sent again and again, so that slider changes show on it: a folder's images
         # for HOLD_SECONDS each, a lone image until stopped.
         hold = None if source.kind == "image" else round(HOLD_SECONDS * fps) if still else 1
-        due = time.perf_counter()
+        due, played = time.perf_counter(), False
         for frame in source:
+            played = True
             for _ in itertools.repeat(None) if hold is None else range(hold):
                 if self.stopping.is_set():
-                    return
+                    return played
                 if source.kind != "camera":  # a camera paces itself; files would race ahead
                     due = _sleep_until(due, 1.0 / fps)
                 self.queue.put(Captured(frame.image, frame.index, time.perf_counter(), self.opened))
-
-    def _end_message(self, source: Source) -> str:
-        if source.kind == "camera":
-            return f"{self.choice.label} stopped sending pictures (unplugged?). Plug it in and reopen."
-        return f"End of {self.choice.label}."
+        return played
 
     def stop(self) -> None:
         self.stopping.set()
@@ -206,8 +221,8 @@ def compose(before: np.ndarray, after: np.ndarray, split: bool, divider: float) 
 
 @dataclass
 class News:
-    """Something the window should say: the source `ended`, a `problem` that does not stop it, or
-    `recording` stopped on an error."""
+    """Something the window should say: the source `ended` (or a lost camera `resumed`), a
+    `problem` that does not stop it, or `recording` stopped on an error."""
 
     kind: str
     message: str
@@ -262,7 +277,7 @@ class Worker:
         self._stop_capture(wait=0.5)
         self.opened += 1
         self.queue.clear()
-        self.capture = Capture(choice, self.queue, self.opened, self._ended)
+        self.capture = Capture(choice, self.queue, self.opened, self._told)
         self.capture.start()
 
     def set_prefs(self, prefs: Prefs) -> None:
@@ -294,9 +309,9 @@ class Worker:
 
     # -- the processing thread
 
-    def _ended(self, message: str, opened: int) -> None:
+    def _told(self, kind: str, message: str, opened: int) -> None:
         if opened == self.opened:
-            self._post(news=News("ended", message))
+            self._post(news=News(kind, message))
 
     def _post(self, shown: Shown | None = None, news: News | None = None) -> None:
         """Into the mailbox, which keeps only the newest frame; one wake-up per take, so a busy
