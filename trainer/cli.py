@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from mirror.align import AlignSpec
+from mirror.cli import Parser
 from mirror.errors import MirrorError
 
 
@@ -65,7 +66,7 @@ def cmd_eval(a) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mirror-train", description=__doc__)
+    p = Parser(prog="mirror-train", description=__doc__)  # a usage mistake is one error line too
     sub = p.add_subparsers(dest="command", required=True)
 
     q = sub.add_parser("prepare", help="align and cache the faces of a dataset (UTKFace, CelebA, folder per domain)")
@@ -121,11 +122,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # eval records the command in the card
     try:
+        args = parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # eval records the command in the card
         args.func(args)
-    except MirrorError as e:
+    except (MirrorError, OSError) as e:  # OSError: an --out that cannot be made, a full disk
         print(f"mirror-train: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -137,6 +137,7 @@ def prepare(root: Path, out: Path, spec: AlignSpec, val_fraction: float = 0.1, l
     items, dropped = read_dataset(root)
     if limit:
         items = items[:limit]
+    out.mkdir(parents=True, exist_ok=True)  # an --out that cannot be made fails now, not after the aligning
     crops, points, rows, seen = [], [], [], set()
     with Landmarker(max_faces=1, video=False) as mesh:
         for item in tqdm(items, desc="align", unit="img"):
@@ -161,7 +162,6 @@ def prepare(root: Path, out: Path, spec: AlignSpec, val_fraction: float = 0.1, l
                          "split": split_of(item.path.name, val_fraction)})
     if not rows:
         raise MirrorError(f"{root}: no face could be aligned in {len(items)} images")
-    out.mkdir(parents=True, exist_ok=True)
     _save_npy(out / "crops.npy", np.stack(crops))
     _save_npy(out / "points.npy", np.stack(points))
     tmp = out / "labels.csv.tmp"
