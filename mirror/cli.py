@@ -11,7 +11,6 @@ from pathlib import Path
 
 from . import __version__
 from .errors import MirrorError
-from .overlay import DEFAULT as DEFAULT_OVERLAYS, OVERLAYS
 
 DESCRIPTION = """\
 A real-time magic mirror: other-gender and older/younger faces.
@@ -95,6 +94,9 @@ def add_models_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
+    # Not at the top: OpenCV reads its log level when it loads, after `main` has set it.
+    from .overlay import OVERLAYS
+
     p.add_argument("--source", required=True, metavar="PATH|INDEX",
                    help="camera index (0), video file, image file or folder of images")
     p.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write the result")
@@ -119,9 +121,11 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
 
 def overlay_names(chosen: list[str] | None) -> set[str]:
     """The overlays named by --overlay; "all" stands for every one but the debug view."""
+    from .overlay import DEFAULT
+
     names = set(chosen or ())
     if "all" in names:
-        names = (names - {"all"}) | DEFAULT_OVERLAYS
+        names = (names - {"all"}) | DEFAULT
     return names
 
 

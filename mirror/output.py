@@ -125,8 +125,8 @@ def open_writer(out: str | Path, source: Source) -> Writer:
     if source.kind == "folder":
         return FolderWriter(out)
     if not out.parent.is_dir():
-        what = "is not a folder" if out.parent.exists() else "does not exist"
-        raise MirrorError(f"--out {out}: folder {out.parent} {what}")
+        why = f"{out.parent} is not a folder" if out.parent.exists() else f"folder {out.parent} does not exist"
+        raise MirrorError(f"--out {out}: {why}")
     if source.kind == "image":
         if not out.is_dir() and out.suffix.lower() not in IMAGE_EXTS:
             raise MirrorError(f"--out {out}: an image needs one of {', '.join(sorted(IMAGE_EXTS))}, or a folder")

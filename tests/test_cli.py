@@ -1,5 +1,6 @@
 """The headless CLI: images, folders and videos in and out, and one-line errors."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -69,8 +70,9 @@ def test_errors_are_one_line(tmp_path, models_dir, capsys, monkeypatch, args, me
 
 def test_whole_stderr_is_one_line():
     """In a fresh process, nothing else (OpenCV's camera probing logs) reaches stderr either."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}  # not what main() set in-process
     done = subprocess.run([sys.executable, "-m", "mirror", "--source", "9", "--effect", "male", "--out", "o.avi"],
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+                          cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 1
     assert done.stderr == "mirror: error: cannot open camera 9\n"
 

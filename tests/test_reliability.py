@@ -353,7 +353,7 @@ def test_frames_the_pipeline_cannot_take_are_one_line(registry):
 @pytest.mark.parametrize("source, out, message", [
     ("astronaut.png", "missing/out.png", "folder {root}/missing does not exist"),
     ("clip", "missing/out.mp4", "folder {root}/missing does not exist"),
-    ("clip", "a-file/out.mp4", "folder {root}/a-file is not a folder"),
+    ("clip", "a-file/out.mp4", ": {root}/a-file is not a folder"),
     ("folder", "a-file/out", "Not a directory"),
 ])
 def test_out_into_a_missing_or_unusable_folder(tmp_path, models_dir, capsys, source, out, message):
@@ -403,7 +403,9 @@ def test_an_image_write_that_fails_leaves_nothing(tmp_path, monkeypatch):
 
 def script(name: str, *args, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
-    done = subprocess.run([str(BIN / name), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}  # as a user's shell has it
+    done = subprocess.run([str(BIN / name), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env=env)
     return done, time.monotonic() - start
 
 
