@@ -5,8 +5,9 @@ The frames come from a clip played again and again (the bundled sample by defaul
 real camera motion, only the synthetic sway of assets/make_sample.py), through the same overlapped
 halves as `mirror run` and `mirror bench`, with a gender and an age effect and every overlay on, so
 that every stage runs on every frame. Prints one JSON object: the resident memory (RSS) after the
-warm-up and at the end, sampled every `--every` frames between, and the frame rate of the first and
-of the last `--every` frames.
+warm-up and at the end, sampled every `--every` frames between, and the frame rate and the CPU time
+per frame (every thread of the process) of the first and of the last `--every` frames. On a busy
+machine the frame rate follows the other programs' load; the CPU time per frame hardly does.
 
     python scripts/longrun.py --frames 20000 --models DIR
 """
@@ -42,25 +43,29 @@ def run(args: argparse.Namespace) -> dict:
     age = registry.get("age") is not None
     effect = Effect("female" if model.task == "gender" else None, 0.5 if age else 0.0)
     warmup, every = args.warmup, args.every
-    rss, rates, faces, changed = [], [], 0, 0
+    rss, rates, cpu, faces, changed = [], [], [], 0, 0
     with Pipeline(registry, Settings(effect), video=True) as pipeline:
         pipeline.overlays.append(Overlays())
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for i, (_, result) in enumerate(stream(pipeline, frames(args.source, warmup + args.frames)), 1 - warmup):
             faces += len(result.faces)
             changed += sum(f.changed for f in result.faces)
             if i >= 0 and i % every == 0:  # i == 0: the warm-up is done
-                now = time.perf_counter()
+                now, used = time.perf_counter(), time.process_time()
+                rss.append(round(rss_mb(), 1))
                 if i > 0:
                     rates.append(every / (now - t))
-                rss.append(round(rss_mb(), 1))
-                t = now
+                    cpu.append((used - c) * 1000 / every)
+                    print(f"longrun: {i} frames, {rates[-1]:.1f} fps, {cpu[-1]:.1f} CPU ms a frame, "
+                          f"RSS {rss[-1]:.0f} MB", file=sys.stderr)
+                t, c = now, used
     return {"frames": args.frames, "warmup": warmup, "every": every, "source": str(args.source),
             "models": {m.task: m.card.name for m in registry.models.values()},
             "effect": {"gender": effect.gender, "age": effect.age}, "overlays": sorted(Overlays().enabled),
             "rss_mb_start": rss[0], "rss_mb_end": rss[-1], "rss_mb_growth": round(rss[-1] - rss[0], 1),
-            "fps_first": round(rates[0], 2), "fps_last": round(rates[-1], 2), "rss_mb": rss,
-            "fps": [round(r, 2) for r in rates], "faces_per_frame": round(faces / (warmup + args.frames), 3),
+            "fps_first": round(rates[0], 2), "fps_last": round(rates[-1], 2),
+            "cpu_ms_first": round(cpu[0], 2), "cpu_ms_last": round(cpu[-1], 2), "rss_mb": rss,
+            "fps": [round(r, 2) for r in rates], "cpu_ms": [round(v, 2) for v in cpu], "faces_per_frame": round(faces / (warmup + args.frames), 3),
             "faces_changed": changed, "cores": os.cpu_count(), "load_average": round(os.getloadavg()[0], 2)}
 
 
