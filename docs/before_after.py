@@ -1,0 +1,55 @@
+"""Renders docs/before_after.png: real test photos through the real pipeline with the shipped
+models (python docs/before_after.py [--models DIR] [--out PNG])."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mirror.models import Registry
+from mirror.pipeline import Pipeline, Settings
+from mirror.translate import Effect
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "test-media"
+ROWS = ["obama.jpg", "astronaut.png", "obama2.jpg", "biden.jpg"]
+COLUMNS = [("input", Effect(intensity=0.0)), ("to female", Effect("female")), ("to male", Effect("male")),
+           ("younger", Effect(age=-1.0)), ("older", Effect(age=1.0))]
+
+
+def face_tile(image: np.ndarray, result, side: int = 256) -> np.ndarray:
+    """A square around the first face, so the figure shows faces rather than whole photos."""
+    pts = result.faces[0].face.xy
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    c, r = (np.array([x0 + x1, y0 + y1]) / 2), 0.85 * max(x1 - x0, y1 - y0)
+    m = np.array([[side / (2 * r), 0, side / 2 - c[0] * side / (2 * r)], [0, side / (2 * r), side / 2 - c[1] * side / (2 * r)]])
+    return cv2.warpAffine(image, m, (side, side), borderMode=cv2.BORDER_REPLICATE)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--models", default=None)
+    p.add_argument("--out", default=str(Path(__file__).with_name("before_after.png")))
+    a = p.parse_args()
+    registry = Registry(a.models)
+    columns = [(label, e) for label, e in COLUMNS
+               if not e.active or registry.get("gender" if e.gender else "age") is not None]
+    rows = []
+    for name in ROWS:
+        frame = cv2.imread(str(MEDIA / name))
+        tiles = []
+        for label, effect in columns:
+            with Pipeline(registry, Settings(effect=effect), video=False, max_faces=1) as pipe:
+                result = pipe(frame)
+            tile = face_tile(result.image, result)
+            cv2.putText(tile, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+            tiles.append(tile)
+        rows.append(np.hstack(tiles))
+    cv2.imwrite(a.out, np.vstack(rows))
+    print(a.out)
+
+
+if __name__ == "__main__":
+    main()
