@@ -89,7 +89,9 @@ class Model:
 
         self.path, self.card = path, card
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3  # ORT's warnings about unused initialisers etc. are noise here
+        # Fatal only: its warnings (unused initialisers etc.) are noise here, and its errors come
+        # back as exceptions that say the same in the one line below.
+        opts.log_severity_level = 4
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # On two cores the landmarks of the next frame run beside the generator (mirror.runner): a
         # second intra-op thread would only spin against them (it doubles the CPU time per face).
