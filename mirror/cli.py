@@ -155,8 +155,10 @@ def run(args: argparse.Namespace) -> int:
         for problem in registry.problems:
             print(f"mirror: warning: {problem}", file=sys.stderr)
         video = source.kind in ("video", "camera")
-        with Pipeline(registry, Settings(effect, args.blend), video=video, max_faces=args.max_faces,
-                      fps=source.fps) as pipeline, open_writer(args.out, source) as writer:
+        # The writer first: a bad --out is said before the models and MediaPipe start.
+        with open_writer(args.out, source) as writer, Pipeline(
+                registry, Settings(effect, args.blend), video=video, max_faces=args.max_faces,
+                fps=source.fps) as pipeline:
             if overlays:
                 pipeline.overlays.append(Overlays(overlays, args.overlay_strength))
             total = source.count if args.frames is None else min(args.frames, source.count or args.frames)

@@ -140,5 +140,6 @@ def open_source(spec: str | int | Path) -> Source:
     if not path.stat().st_size:
         raise MirrorError(empty(path))
     if path.suffix.lower() in IMAGE_EXTS:
+        read_image(path)  # a file that is no image fails now, before the models load
         return Images([path], "image")
     return Capture(path)
