@@ -152,9 +152,9 @@ def test_a_change_shows_in_the_next_frame(open_window, looping):
     w = open_window(looping)
     next_frames(w, 3)
     w.set_age(-0.5)
-    after = next_frames(w, 4)
-    # Made before the slider moved: at most the frame waiting to be shown and the one being made.
-    assert all(s.prefs.age == -0.5 for s in after[2:])
+    after = next_frames(w, 5)
+    # Begun before the slider moved: at most the frame waiting to be shown and one in each stage.
+    assert all(s.prefs.age == -0.5 for s in after[3:])
 
 
 def test_mirror_toggle_flips_the_camera(open_window, looping, clip):
@@ -341,13 +341,13 @@ def test_queue_drops_the_oldest():
 def test_a_slow_model_lowers_the_frame_rate_not_the_responsiveness(open_window, looping, monkeypatch):
     import mirror.gui.worker as worker
 
-    real = worker.Pipeline.__call__
+    real = worker.Pipeline.back
 
-    def slow(self, frame, copy=True):
+    def slow(self, work):  # the generator's half
         time.sleep(0.25)
-        return real(self, frame, copy)
+        return real(self, work)
 
-    monkeypatch.setattr(worker.Pipeline, "__call__", slow)
+    monkeypatch.setattr(worker.Pipeline, "back", slow)
     w = open_window(looping)
     next_frames(w, 1)
     ticks, start = [], time.monotonic()
@@ -357,6 +357,35 @@ def test_a_slow_model_lowers_the_frame_rate_not_the_responsiveness(open_window, 
         time.sleep(0.01)
     assert max(np.diff(ticks)) < 0.2  # a window that waited for the model would stall 0.25 s
     assert w.frames <= 10 and w.worker.dropped > 10, "frames are skipped, not queued"
+
+
+def test_the_halves_overlap_on_two_threads(open_window, looping, monkeypatch):
+    """Stage one (landmarks, crops) on its own thread, the generator and blending on the processing
+    thread, with at most one frame between them (as in `mirror run`)."""
+    import threading
+
+    import mirror.gui.worker as worker
+
+    lock, threads = threading.Lock(), {"front": set(), "back": set()}
+    fronted = []  # after each half: frames through front and not yet through back
+
+    def traced(half, change):
+        real = getattr(worker.Pipeline, half)
+
+        def run(self, *args, **kwargs):
+            out = real(self, *args, **kwargs)
+            with lock:
+                threads[half].add(threading.current_thread().name)
+                fronted.append((fronted[-1] if fronted else 0) + change)
+            return out
+        monkeypatch.setattr(worker.Pipeline, half, run)
+
+    traced("front", 1)
+    traced("back", -1)
+    w = open_window(looping)
+    next_frames(w, 10)
+    assert threads == {"front": {"mirror-stage-one"}, "back": {"mirror-process"}}
+    assert max(fronted) <= 2, "one frame in stage two, at most one more waiting for it"
 
 
 def test_app_screenshot_mode(qapp, models_dir, clip, tmp_path):

@@ -1,13 +1,18 @@
-"""Capture and processing, each on its own thread, so that the window never waits for either.
+"""Capture and the pipeline's two halves, each on its own thread, so that the window never waits
+for any of them.
 
-    capture thread --(bounded drop-oldest queue)--> processing thread --(mailbox of one)--> window
+    capture --(drop-oldest queue of one)--> stage one --(one frame)--> stage two --(mailbox of one)--> window
 
 The capture thread reads the source at its own pace (a camera's, or a video's frame rate) and never
 waits for the model: when processing is slower, the oldest frames are dropped, so the picture stays
-current and the frame rate falls instead of the latency growing. The processing thread reads the
-window's latest `Prefs` for every frame, so a moved slider shows in the next frame. Results go to
-the window through a mailbox that holds only the newest one: a busy window skips frames rather
-than queueing them.
+current and the frame rate falls instead of the latency growing. Processing is the pipeline's two
+halves overlapped by `mirror.runner.overlap`, as in `mirror run` and `mirror bench`: stage one
+(landmarks, crops, masks) on its own thread, stage two (generator, blending, overlays) on the
+processing thread, so on two cores the frame rate is that of the slower half. Stage one reads the
+window's latest `Prefs` for every frame, so a moved slider shows in the first frame begun after it
+(the one in stage two and the one already past stage one keep theirs). Results go to the window
+through a mailbox that holds only the newest one: a busy window skips frames rather than queueing
+them.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from PySide6.QtCore import QMetaObject, QObject, Qt, Slot
 from ..errors import MirrorError
 from ..models import Registry
 from ..output import VideoWriter
-from ..pipeline import FaceResult, Overlay, Pipeline, Settings
+from ..pipeline import FaceResult, Overlay, Pipeline, Settings, Work
+from ..runner import overlap
 from ..source import Frame, Source, open_source
 from ..translate import Effect
 from .settings import Prefs
@@ -59,6 +65,17 @@ class Shown:
     latency: float  # ms from reading the frame to its result
     prefs: Prefs  # the settings this frame was made with
     index: int
+
+
+@dataclass
+class Fronted:
+    """A frame between the stages: what stage two needs to finish and show it."""
+
+    item: Captured
+    prefs: Prefs  # read once, in stage one: the whole frame is made with them
+    before: np.ndarray
+    work: Work | None  # None when stage one failed
+    error: str | None = None
 
 
 class DropOldest:
@@ -248,8 +265,9 @@ class Wake(QObject):
 
 
 class Worker:
-    """Owns the two threads. It calls `notify` on the window's thread when there is news; `take()`
-    then gives the newest frame and what happened since the last call."""
+    """Owns the threads (capture; processing, which starts stage one's). It calls `notify` on the
+    window's thread when there is news; `take()` then gives the newest frame and what happened
+    since the last call."""
 
     def __init__(self, registry: Registry, prefs: Prefs, notify: Callable[[], None],
                  extras: Callable[[], Overlay] | None = None, marks: Overlay | None = None):
@@ -261,6 +279,7 @@ class Worker:
         self.recorder = Recorder()
         self.capture: Capture | None = None
         self.opened = 0  # counts source openings: what an older one still sends is dropped
+        self.scene = 0  # the opening stage one's tracks come from
         self.stopping = threading.Event()
         self.wake = Wake(notify)
         self.mailbox_lock = threading.Lock()
@@ -333,39 +352,59 @@ class Worker:
             traceback.print_exc(file=sys.stderr)
             self._post(news=News("ended", f"Cannot start the face pipeline: {e}"))
             return
-        shown_error, current = None, 0
+        shown_error = None
         with pipeline:
-            while not self.stopping.is_set():
-                item = self.queue.get(timeout=0.1)
-                if item is None or item.opened != self.opened:
-                    continue
-                if item.opened != current:  # a new source: its faces are not the old one's
-                    pipeline.reset()
-                    current = item.opened
-                error = self._one(pipeline, item, extras)
+            for error in overlap(self._captured(), lambda item: self._front(pipeline, item),
+                                 lambda fronted: self._back(pipeline, fronted, extras)):
                 if error and error != shown_error:
                     self._post(news=News("problem", error))
                 shown_error = error
 
-    def _one(self, pipeline: Pipeline, item: Captured, extras: list[Overlay]) -> str | None:
-        """Processes one frame into the mailbox; returns a problem to report, if any."""
+    def _captured(self):
+        """The current source's frames until the worker closes (iterated on stage one's thread)."""
+        while not self.stopping.is_set():
+            item = self.queue.get(timeout=0.1)
+            if item is not None and item.opened == self.opened:
+                yield item
+
+    def _front(self, pipeline: Pipeline, item: Captured) -> Fronted:
+        """Stage one: the window's prefs, mirroring, landmarks, crops and masks."""
         prefs = self.prefs
         before = as_bgr(item.image)
         if prefs.mirrored:
             before = cv2.flip(before, 1)
         pipeline.settings = Settings(Effect(prefs.gender, prefs.age, prefs.intensity))
+        try:
+            # A new source's faces are not the old one's. `new_scene`, not `pipeline.reset()`: the
+            # previous frame may still be in stage two. Copied: `before` is shown beside the result.
+            work = pipeline.front(before, new_scene=item.opened != self.scene)
+        except Exception as e:
+            return Fronted(item, prefs, before, None, self._failed(e))
+        self.scene = item.opened  # only once a frame of it got through: else the next one starts it
+        return Fronted(item, prefs, before, work)
+
+    def _back(self, pipeline: Pipeline, fronted: Fronted, extras: list[Overlay]) -> str | None:
+        """Stage two: generator, blending and overlays, into the mailbox; returns a problem to
+        report, if any."""
+        prefs, before, item = fronted.prefs, fronted.before, fronted.item
         # The landmarks go last, on top of any make-up, so they stay visible.
         pipeline.overlays = (extras if prefs.overlays else []) + ([self.marks] if prefs.landmarks and self.marks else [])
-        error = None
-        try:
-            result = pipeline(before)
-            after, faces, timings = result.image, result.faces, result.timings
-        except Exception as e:  # a failing model shows the plain camera and says why, once
-            if not isinstance(e, MirrorError):
-                traceback.print_exc(file=sys.stderr)
-            after, faces, timings, error = before, [], {}, f"Effect failed: {e}"
+        after, faces, timings, error = before, [], {}, fronted.error
+        if fronted.work is not None:
+            try:
+                result = pipeline.back(fronted.work)
+                after, faces, timings = result.image, result.faces, result.timings
+            except Exception as e:
+                error = self._failed(e)
         latency = (time.perf_counter() - item.time) * 1000
         failed = self.recorder.write(compose(before, after, prefs.split, prefs.divider), item.index)
         self._post(Shown(before, after, faces, timings, latency, prefs, item.index),
                    News("recording", failed) if failed else None)
         return error
+
+    @staticmethod
+    def _failed(e: Exception) -> str:
+        """A failing model shows the plain camera and says why, once."""
+        if not isinstance(e, MirrorError):
+            traceback.print_exc(file=sys.stderr)
+        return f"Effect failed: {e}"
