@@ -10,8 +10,8 @@ stays flat and latency bounded, and with one thread per stage the order is kept.
         ...
 
 `stream` does that for items that carry a frame (`.image`) and gives each back with its result:
-the CLI's `run` and `mirror bench` use it, and a GUI processing thread can iterate its capture
-queue through it the same way.
+the CLI's `run` and `mirror bench` use it. The GUI's worker (mirror/gui/worker.py) calls `overlap`
+itself, since its stages do more around the halves (the window's settings, mirroring, posting).
 """
 
 from __future__ import annotations
