@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mirror.cli import default_models
 from mirror.models import Registry
 from mirror.pipeline import Pipeline, Settings
 from mirror.translate import Effect
@@ -33,7 +34,7 @@ def main() -> None:
     p.add_argument("--models", default=None)
     p.add_argument("--out", default=str(Path(__file__).with_name("before_after.png")))
     a = p.parse_args()
-    registry = Registry(a.models)
+    registry = Registry(a.models or default_models())
     columns = [(label, e) for label, e in COLUMNS
                if not e.active or registry.get("gender" if e.gender else "age") is not None]
     rows = []
