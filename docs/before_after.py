@@ -38,16 +38,17 @@ def main() -> None:
     columns = [(label, e) for label, e in COLUMNS
                if not e.active or registry.get("gender" if e.gender else "age") is not None]
     rows = []
-    for name in ROWS:
-        frame = cv2.imread(str(MEDIA / name))
-        tiles = []
-        for label, effect in columns:
-            with Pipeline(registry, Settings(effect=effect), video=False, max_faces=1) as pipe:
+    with Pipeline(registry, Settings(), video=False, max_faces=1) as pipe:
+        for name in ROWS:
+            frame = cv2.imread(str(MEDIA / name))
+            tiles = []
+            for label, effect in columns:
+                pipe.settings.effect = effect
                 result = pipe(frame)
-            tile = face_tile(result.image, result)
-            cv2.putText(tile, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
-            tiles.append(tile)
-        rows.append(np.hstack(tiles))
+                tile = face_tile(result.image, result)
+                cv2.putText(tile, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+                tiles.append(tile)
+            rows.append(np.hstack(tiles))
     cv2.imwrite(a.out, np.vstack(rows))
     print(a.out)
 
