@@ -25,7 +25,9 @@ from trainer.cli import main
 from trainer.cyclegan import CycleGANSolver, Pair
 from trainer.export import to_onnx
 from trainer.models import ARCHS, AttributeNet, AttributeOutputs, Discriminator, generator
-from trainer.solver import Config
+from trainer.data import FaceSet, to_unit
+from trainer.prototypes import SIZE, AgePrototypes, groups
+from trainer.solver import Config, StarGANSolver
 
 REPO = Path(__file__).resolve().parents[1]
 UTK = REPO.parent / "shared" / "datasets" / "utkface"
@@ -209,6 +211,79 @@ def test_two_processes_train_like_one(cache, tmp_path, capsys):
     assert diffs.max() < 3 * 2 * 2e-4 and diffs.mean() < 1e-5
 
 
+# -- age prototypes --------------------------------------------------------------------------------
+
+def test_age_prototypes_are_means_of_real_faces(cache):
+    data = FaceSet(cache, "train")
+    group = groups(data.files)
+    protos = AgePrototypes(data, sigmas=(0.01, 100.0), min_weight=0.5)
+    small = torch.nn.functional.adaptive_avg_pool2d(to_unit(data.crops), SIZE)
+    old = np.flatnonzero(data.age >= 50)
+    i = old[0]
+    same = (group == group[i]) & (data.female == data.female[i]) & (data.age == data.age[i])
+    want = small[torch.from_numpy(same)].mean(0)
+    assert torch.allclose(protos.table[group[i], int(data.female[i]), int(data.age[i])], want, atol=1e-5)
+    # The change between two ages: zero to the same age, and young -> old is the old mean minus the young.
+    g, f, a = (torch.tensor([v]) for v in (group[i], data.female[i], data.age[i]))
+    assert protos.shift(g, f, a, a).abs().max() == 0
+    young = np.flatnonzero((data.age < 35) & (group == group[i]) & (data.female == data.female[i]))
+    if len(young):
+        y = torch.tensor([data.age[young[0]]])
+        both = (group == group[i]) & (data.female == data.female[i]) & (data.age == y.item())
+        assert torch.allclose(protos.shift(g, f, y, a)[0], want - small[torch.from_numpy(both)].mean(0), atol=1e-5)
+    # An age no face of this kind has: the wide kernel's mean, never a blank.
+    assert protos.table[group[i], int(data.female[i]), 100].abs().mean() > 0.05
+
+
+def test_prototype_loss_is_zero_for_the_prototype_change(cache, tmp_path):
+    attrs = tmp_path / "attrs"
+    assert main(["train", "--kind", "attributes", "--data", str(cache), "--run", str(attrs), "--steps", "1",
+                 *TINY]) == 0
+    cfg = Config(kind="stargan", task="age", data=str(cache), size=64, batch=4, d_ch=8, classifier=str(attrs / "checkpoint.pt"),
+                 lambda_proto=10, proto_gain=1.5)
+    solver = StarGANSolver(cfg, tmp_path / "run")
+    b = next(b for b in map(solver.batch, range(100)) if b["flip"].any() and not b["flip"].all())
+    c = torch.full((4, 1), 0.8)
+    want = solver.prototypes.shift(solver.groups[b["index"]], b["female"], b["age"], b["age"] + 0.8 * cfg.age_span)
+    want[b["flip"]] = want[b["flip"]].flip(3)
+    fake = b["x"] + 1.5 * torch.nn.functional.interpolate(want, size=64, mode="nearest")
+    assert solver.prototype_loss(fake, b, c) < 1e-6
+    assert solver.prototype_loss(b["x"], b, c) == pytest.approx((1.5 * want).square().mean().item(), rel=1e-4)
+
+
+def test_centred_prototype_loss_ignores_the_mean_colour(cache, tmp_path):
+    """With proto_centre the loss does not ask for what the app's colour matching takes away."""
+    attrs = tmp_path / "attrs"
+    assert main(["train", "--kind", "attributes", "--data", str(cache), "--run", str(attrs), "--steps", "1", *TINY]) == 0
+    cfg = Config(kind="stargan", task="age", data=str(cache), size=64, batch=4, d_ch=8, classifier=str(attrs / "checkpoint.pt"),
+                 lambda_proto=10, proto_gain=2, proto_centre=True, mask=True)
+    solver = StarGANSolver(cfg, tmp_path / "run")
+    b = solver.batch(3)
+    c = torch.full((4, 1), -0.7)
+    want = solver.prototypes.shift(solver.groups[b["index"]], b["female"], b["age"], b["age"] - 0.7 * cfg.age_span)
+    want[b["flip"]] = want[b["flip"]].flip(3)
+    change = torch.nn.functional.interpolate(2 * want, size=64, mode="nearest") + torch.tensor([0.3, -0.2, 0.1])[:, None, None]
+    fake = b["x"] + b["mask"] * change
+    assert solver.prototype_loss(fake, b, c) < 1e-3 * solver.prototype_loss(b["x"], b, c)
+    cfg.proto_centre = False
+    assert solver.prototype_loss(fake, b, c) > 0.1 * solver.prototype_loss(b["x"], b, c)
+
+
+def test_age_targets_follow_the_slider_and_stop_at_the_floor():
+    from types import SimpleNamespace
+
+    cfg = Config(kind="stargan", task="age", data="", age_span=60, age_floor=16)
+    ages = torch.tensor([5.0, 14, 20, 30, 55, 80, 95] * 200)
+    b = {"age": ages, "rng": np.random.default_rng(0)}
+    a, back = StarGANSolver.targets(SimpleNamespace(cfg=cfg), b)
+    goal = ages + a[:, 0] * 60
+    assert torch.equal(back, -a) and (a.abs() <= 1).all()
+    want = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, len(ages)).astype(np.float32))
+    assert ((want > 0) <= (goal >= ages)).all() and ((want < 0) <= (goal <= ages)).all(), "against the slider"
+    assert (goal[(want < 0) & (ages >= 16)] >= 16 - 1e-4).all(), "younger than the floor"
+    assert (goal[ages < 90] <= 90 + 1e-4).all() and goal.min() < 17 and goal.max() > 85
+
+
 # -- export, the runtime, the judges ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -218,7 +293,8 @@ def exported(cache, tmp_path_factory):
     runs = {
         "gender": ["--kind", "cyclegan", "--task", "gender"],
         "attrs": ["--kind", "attributes"],
-        "age": ["--kind", "stargan", "--task", "age", "--classifier", str(root / "attrs" / "checkpoint.pt")],
+        "age": ["--kind", "stargan", "--task", "age", "--classifier", str(root / "attrs" / "checkpoint.pt"),
+                "--lambda-proto", "10", "--mask", "--cls-augment"],
     }
     models = root / "exported_models"
     for name, kind in runs.items():

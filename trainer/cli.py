@@ -89,12 +89,15 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--classifier", help="frozen attribute classifier checkpoint (stargan)")
     for name in ("steps", "batch", "seed", "d_ch", "size", "every", "log_every", "pool"):
         t.add_argument("--" + name.replace("_", "-"), type=int)
-    for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id"):
+    for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
+                 "lambda_proto", "proto_gain", "lambda_adv", "age_floor"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--mask", action="store_true", default=None,
                    help="train on the runtime's composite: changes only inside the face mask count")
     t.add_argument("--cls-augment", action="store_true", default=None,
                    help="the frozen classifier sees shifted, antialiased views (against adversarial stripes)")
+    t.add_argument("--proto-centre", action="store_true", default=None,
+                   help="age prototypes: leave the mean colour change out (the app's colour matching removes it)")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--until", type=int, help="stop at this step (the schedule still runs to --steps)")
     t.add_argument("--threads", type=int, default=2)

@@ -263,7 +263,7 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
 def model_card(name: str, cfg: Config, state: dict, task: str, cache: Path, size: int, margin: float,
                shipped: str) -> dict:
     inputs, _ = names(task)
-    card = {"name": name, "task": task, "architecture": architecture(cfg),
+    card = {"name": name, "task": task, "architecture": architecture(cfg), "objective": objective(cfg),
             "format": "onnx-int8-qdq" if shipped == "int8" else "onnx-fp32",
             # A model trained below the cache's size sees the same crop, only smaller: the runtime
             # crops at the model's own size with the same margin.
@@ -297,6 +297,26 @@ def architecture(cfg: Config) -> str:
         return f"StarGAN-style conditional generator, {describe_arch(cfg.arch)}"
     return (f"CycleGAN, two {describe_arch(cfg.arch)} generators; both run and the condition picks "
             f"(gender) or blends with the input (age) per face")
+
+
+def objective(cfg: Config) -> str:
+    """What the training losses asked of the model, in words (the numbers are in the config)."""
+    if cfg.kind == "attributes":
+        return "cross-entropy on the gender labels, smooth L1 on the age labels"
+    if cfg.kind == "cyclegan":
+        return "CycleGAN: LSGAN PatchGAN per domain, cycle and identity L1, image pool"
+    parts = []
+    if cfg.lambda_adv:
+        parts.append("LSGAN PatchGAN")
+    if cfg.lambda_cls:
+        parts.append("the frozen attribute classifier and the discriminator's domain head")
+    if cfg.task == "age" and cfg.lambda_proto:
+        parts.append(f"the change between age prototypes (mean faces of the same gender and ethnicity "
+                     f"at the source and target age, 32 px, x{cfg.proto_gain:g})")
+    parts.append("reconstruction L1 (the opposite condition leads back)")
+    if cfg.task == "age":
+        parts.append("identity at condition 0")
+    return "; ".join(parts)
 
 
 def write_card(path: Path, card: dict) -> None:
