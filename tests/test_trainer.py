@@ -236,15 +236,12 @@ def test_age_prototypes_are_means_of_real_faces(cache):
 
 
 def test_prototype_loss_is_zero_for_the_prototype_change(cache, tmp_path):
-    attrs = tmp_path / "attrs"
-    assert main(["train", "--kind", "attributes", "--data", str(cache), "--run", str(attrs), "--steps", "1",
-                 *TINY]) == 0
-    cfg = Config(kind="stargan", task="age", data=str(cache), size=64, batch=4, d_ch=8, classifier=str(attrs / "checkpoint.pt"),
+    cfg = Config(kind="stargan", task="age", data=str(cache), size=64, batch=4, d_ch=8, lambda_cls=0,
                  lambda_proto=10, proto_gain=1.5)
     solver = StarGANSolver(cfg, tmp_path / "run")
     b = next(b for b in map(solver.batch, range(100)) if b["flip"].any() and not b["flip"].all())
     c = torch.full((4, 1), 0.8)
-    want = solver.prototypes.shift(solver.groups[b["index"]], b["female"], b["age"], b["age"] + 0.8 * cfg.age_span)
+    want = solver.prototypes.shift(solver.face_groups[b["index"]], b["female"], b["age"], b["age"] + 0.8 * cfg.age_span)
     want[b["flip"]] = want[b["flip"]].flip(3)
     fake = b["x"] + 1.5 * torch.nn.functional.interpolate(want, size=64, mode="nearest")
     assert solver.prototype_loss(fake, b, c) < 1e-6
@@ -253,14 +250,12 @@ def test_prototype_loss_is_zero_for_the_prototype_change(cache, tmp_path):
 
 def test_centred_prototype_loss_ignores_the_mean_colour(cache, tmp_path):
     """With proto_centre the loss does not ask for what the app's colour matching takes away."""
-    attrs = tmp_path / "attrs"
-    assert main(["train", "--kind", "attributes", "--data", str(cache), "--run", str(attrs), "--steps", "1", *TINY]) == 0
-    cfg = Config(kind="stargan", task="age", data=str(cache), size=64, batch=4, d_ch=8, classifier=str(attrs / "checkpoint.pt"),
+    cfg = Config(kind="stargan", task="age", data=str(cache), size=64, batch=4, d_ch=8, lambda_cls=0,
                  lambda_proto=10, proto_gain=2, proto_centre=True, mask=True)
     solver = StarGANSolver(cfg, tmp_path / "run")
     b = solver.batch(3)
     c = torch.full((4, 1), -0.7)
-    want = solver.prototypes.shift(solver.groups[b["index"]], b["female"], b["age"], b["age"] - 0.7 * cfg.age_span)
+    want = solver.prototypes.shift(solver.face_groups[b["index"]], b["female"], b["age"], b["age"] - 0.7 * cfg.age_span)
     want[b["flip"]] = want[b["flip"]].flip(3)
     change = torch.nn.functional.interpolate(2 * want, size=64, mode="nearest") + torch.tensor([0.3, -0.2, 0.1])[:, None, None]
     fake = b["x"] + b["mask"] * change

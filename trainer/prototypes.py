@@ -1,7 +1,7 @@
 """Age prototypes: the mean aligned face of each (group, gender, age), as in Burt & Perrett's
 age transforms (1995). The difference between the prototypes of two ages is the data's own
 low-frequency picture of ageing (skin, folds, eye bags, lips) for that kind of face; the age
-generator is held to it at low resolution, while the discriminator decides the fine texture.
+generator is held to it at low resolution (a discriminator, when on, judges the fine texture).
 A classifier alone let a small generator age faces by adversarial stripes instead.
 
 Groups are UTKFace's ethnicity labels where the file names carry them: without them the old
@@ -51,8 +51,9 @@ class AgePrototypes:
         for g in (0, 1):
             kernels = [np.exp(-0.5 * ((ages[:, None] - data.age[None, :]) / s) ** 2) * (known & (data.female == g))
                        for s in sigmas]  # ages x faces
+            pooled, _ = mean(kernels[-1])  # the last resort: all groups, widest kernel
             for k in range(self.groups):
-                table[k, g], mass = mean(kernels[-1])  # the last resort: all groups, widest kernel
+                table[k, g] = pooled
                 for kernel in reversed(kernels):  # narrower kernels win where they hold enough faces
                     own, mass = mean(kernel * (group == k))
                     table[k, g] = torch.where(mass >= min_weight, own, table[k, g])

@@ -320,7 +320,7 @@ class StarGANSolver(Solver):
         self.C = frozen_classifier(self.cfg.classifier) if self.cfg.lambda_cls else None
         if self.cfg.task == "age" and self.cfg.lambda_proto:
             self.prototypes = AgePrototypes(self.data)
-            self.groups = torch.from_numpy(groups(self.data.files))
+            self.face_groups = torch.from_numpy(groups(self.data.files))
 
     def optimizers(self):
         return {"G": adam(self.G.parameters(), self.cfg.lr), "D": adam(self.D.parameters(), self.cfg.lr)}
@@ -371,7 +371,7 @@ class StarGANSolver(Solver):
         known = ~torch.isnan(age)
         goal = age + c[:, 0] * self.cfg.age_span
         idx = b["index"]
-        want = self.prototypes.shift(self.groups[idx], b["female"].nan_to_num(0), age.nan_to_num(0), goal.nan_to_num(0))
+        want = self.prototypes.shift(self.face_groups[idx], b["female"].nan_to_num(0), age.nan_to_num(0), goal.nan_to_num(0))
         want[b["flip"]] = want[b["flip"]].flip(3)
         mask = F.adaptive_avg_pool2d(b["mask"], PROTO_SIZE) if "mask" in b else torch.ones(1, 1, PROTO_SIZE, PROTO_SIZE)
         got = F.adaptive_avg_pool2d(fake - b["x"], PROTO_SIZE)
