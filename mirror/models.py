@@ -18,12 +18,17 @@ import numpy as np
 from .align import AlignSpec
 from .errors import MirrorError
 
-TASKS = ("gender", "age", "attributes")
+TASKS = ("gender", "age", "attributes", "edit")
 NORMALISATION = {"color": "RGB", "scale": "[-1,1]"}
 # What each task must take and give, beyond the card's own shapes. A generator gives one image,
 # under whatever name (a graph cannot reuse its input's name "image"); `Model.run` calls it "image".
-TASK_INPUTS = {"gender": {"image", "condition"}, "age": {"image", "condition"}, "attributes": {"image"}}
-TASK_OUTPUTS = {"attributes": {"female", "age"}}
+# An "edit" model (the distilled student) serves gender and age in one pass: its condition is
+# (target P(female), gender asked 0/1, age shift a), and it also gives the alpha it changed by.
+TASK_INPUTS = {"gender": {"image", "condition"}, "age": {"image", "condition"}, "attributes": {"image"},
+               "edit": {"image", "condition"}}
+TASK_OUTPUTS = {"attributes": {"female", "age"}, "edit": {"output", "alpha"}}
+GENERATORS = ("gender", "age", "edit")
+PASTES = ("mask", "alpha")  # through the face-oval mask with colour matching, or through the model's alpha
 # Fastest first; ONNX Runtime skips what it cannot start, and `Model.provider` says what really runs.
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "DmlExecutionProvider",
              "CoreMLExecutionProvider", "CPUExecutionProvider")
@@ -53,7 +58,13 @@ class Card:
     inputs: dict[str, list]
     outputs: dict[str, list]
     age_span_years: float | None = None
+    paste: str = "mask"
+    serves: tuple[str, ...] = ()  # the effects a model serves: its task, or gender and age for "edit"
     data: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def condition_width(self) -> int:
+        return int(self.inputs["condition"][-1]) if "condition" in self.inputs else 0
 
     @classmethod
     def read(cls, path: Path) -> "Card":
@@ -67,9 +78,13 @@ class Card:
                 raise MirrorError(f"{path}: unknown task {task!r} (known: {', '.join(TASKS)})")
             if d.get("normalisation", NORMALISATION) != NORMALISATION:
                 raise MirrorError(f"{path}: normalisation {d['normalisation']} is not {NORMALISATION}")
+            paste = d.get("paste", "mask")
+            if paste not in PASTES:
+                raise MirrorError(f"{path}: unknown paste {paste!r} (known: {', '.join(PASTES)})")
+            serves = tuple(d.get("serves", ("gender", "age") if task == "edit" else (task,)))
             card = cls(name=str(d.get("name", path.stem)), task=task, align=AlignSpec.from_dict(d["align"]),
                        inputs=dict(d["inputs"]), outputs=dict(d["outputs"]),
-                       age_span_years=d.get("age_span_years"), data=d)
+                       age_span_years=d.get("age_span_years"), paste=paste, serves=serves, data=d)
         except (KeyError, TypeError, ValueError) as e:
             raise MirrorError(f"{path}: model card lacks or mangles {e}") from None
         outputs_ok = TASK_OUTPUTS[task] <= set(card.outputs) if task in TASK_OUTPUTS else len(card.outputs) == 1
@@ -120,7 +135,12 @@ class Model:
         if missing := set(self.card.outputs) - set(outs):
             raise MirrorError(f"{self.path}: the graph lacks the card's outputs {sorted(missing)} (it has {outs})")
         # Output role -> graph output name.
-        self.outputs = {r: r for r in self.card.outputs} if self.task == "attributes" else {"image": next(iter(self.card.outputs))}
+        if self.task == "attributes":
+            self.outputs = {r: r for r in self.card.outputs}
+        elif self.task == "edit":
+            self.outputs = {"image": "output", "alpha": "alpha"}
+        else:
+            self.outputs = {"image": next(iter(self.card.outputs))}
         n = self.card.align.size
         if list(self.card.inputs["image"])[1:] != [3, n, n]:
             raise MirrorError(f"{self.path}: card input image {self.card.inputs['image']} does not fit its "
@@ -139,10 +159,11 @@ class Model:
         inputs fit the card but that cannot run on them (a size fixed deep inside) or gives
         another shape fails here, naming the file, instead of at the first face."""
         n = self.spec.size
-        out = self.run(np.zeros((1, 3, n, n), np.float32), np.zeros((1, 1), np.float32))
+        out = self.run(np.zeros((1, 3, n, n), np.float32), np.zeros((1, max(1, self.card.condition_width)), np.float32))
         for role, value in out.items():
-            if role == "image":
-                ok, want = value.shape == (1, 3, n, n), f"[1, 3, {n}, {n}]"
+            if role in ("image", "alpha"):
+                c = 3 if role == "image" else 1
+                ok, want = value.shape == (1, c, n, n), f"[1, {c}, {n}, {n}]"
             else:
                 ok, want = value.size == 1, "one value"
             if not ok:
@@ -159,7 +180,7 @@ class Model:
     def run(self, image: np.ndarray, condition: np.ndarray | None = None) -> dict[str, np.ndarray]:
         feeds = {"image": np.ascontiguousarray(image, dtype=np.float32)}
         if "condition" in self.card.inputs:
-            feeds["condition"] = np.ascontiguousarray(condition, dtype=np.float32).reshape(len(image), 1)
+            feeds["condition"] = np.ascontiguousarray(condition, dtype=np.float32).reshape(len(image), self.card.condition_width)
         roles, names = list(self.outputs), list(self.outputs.values())
         try:
             if self.batch or len(image) == 1:
@@ -209,6 +230,14 @@ class Registry:
             if model.task == task and name in (None, model.card.name):
                 return model
         return None
+
+    def serving(self, effect: str) -> Model | None:
+        """The model that serves an effect ("gender" or "age"): an edit model that serves it first
+        (one pass for both sliders), else the effect's own model."""
+        for model in self.models.values():
+            if model.task == "edit" and effect in model.card.serves:
+                return model
+        return self.get(effect)
 
     def require(self, task: str, name: str | None = None) -> Model:
         model = self.get(task, name)

@@ -143,15 +143,15 @@ class Pipeline:
         if not self.video or work.new_scene:
             self.translator.reset()
         if todo:
-            generated = self.translator(work.crops, work.spec, effect, [r.face.track for r in todo])
-            if self.translator.last_female is not None:
-                for r, p in zip(todo, self.translator.last_female):
-                    r.female = float(p)
-            for r in todo:
+            made = self.translator(work.crops, work.spec, effect, [r.face.track for r in todo])
+            for i, r in enumerate(todo):
+                r.female = None if made.female is None else float(made.female[i])
                 r.target = self.translator.target(effect, r.face.track)
             clock("translate")
-            for r, crop, gen, mask in zip(todo, work.crops, generated, work.masks):
-                blend.paste(image, r.alignment, r.box, crop, gen, mask, settings.blend, settings.colour)
+            for i, (r, crop, mask) in enumerate(zip(todo, work.crops, work.masks)):
+                mask = blend.model_mask(mask, None if made.alpha is None else made.alpha[i], made.colour)
+                blend.paste(image, r.alignment, r.box, crop, made.images[i], mask, settings.blend,
+                            settings.colour and made.colour)
                 r.changed = True
             clock("blend")
 

@@ -75,22 +75,37 @@ class _Vote:
 
 
 @dataclass
+class Translated:
+    """What the translator made of a frame's faces: `images` (N, S, S, 3) BGR float32 0..255 in
+    the frame's crop spec; `alpha` (N, S, S) in [0, 1] where a model said where it changed (else
+    None); `female` the classifier's P(female) per face when `swap` asked it; `colour` whether the
+    paste should match colours (not over an alpha model's change: it means its colours)."""
+
+    images: np.ndarray
+    alpha: np.ndarray | None = None
+    female: np.ndarray | None = None
+    colour: bool = True
+
+
+@dataclass
 class Translator:
     registry: Registry
     votes: dict[int, _Vote] = field(default_factory=dict)
-    last_female: np.ndarray | None = None  # P(female) of each face at the last swap, for display
 
-    def plan(self, effect: Effect) -> list[tuple[Model, str]]:
-        """The generators to run, in order, each with the effect it serves ("female", "male",
-        "swap" or "age"). Raises MirrorError when a needed model is missing."""
+    def plan(self, effect: Effect) -> list[tuple[Model, tuple[str, ...]]]:
+        """The generators to run, in order, each with the effects it serves ("gender", "age"): one
+        step for both when an edit model serves both. Raises MirrorError when a model is missing."""
         effect.check()
-        steps = []
-        if effect.gender is not None:
-            steps.append((self.registry.require("gender"), effect.gender))
-            if effect.gender == "swap":
-                self.registry.require("attributes")
-        if effect.age != 0:
-            steps.append((self.registry.require("age"), "age"))
+        wanted = [e for e, on in (("gender", effect.gender is not None), ("age", effect.age != 0)) if on]
+        if effect.gender == "swap":
+            self.registry.require("attributes")
+        steps: list[tuple[Model, tuple[str, ...]]] = []
+        for what in wanted:
+            model = self.registry.serving(what) or self.registry.require(what)
+            if steps and steps[-1][0] is model:
+                steps[-1] = (model, steps[-1][1] + (what,))
+            else:
+                steps.append((model, (what,)))
         return steps
 
     def spec(self, effect: Effect) -> AlignSpec:
@@ -117,35 +132,46 @@ class Translator:
     def reset(self) -> None:
         """Forget the per-track votes (a new scene, or unrelated stills)."""
         self.votes.clear()
-        self.last_female = None
 
     def __call__(self, crops: np.ndarray, spec: AlignSpec, effect: Effect,
-                 tracks: list[int] | None = None) -> np.ndarray:
-        """Generated crops (N, S, S, 3) BGR float32 0..255 in `spec`, mixed with the input by
-        `effect.intensity`."""
+                 tracks: list[int] | None = None) -> Translated:
+        """The generated crops in `spec`, mixed with the input by `effect.intensity`."""
         steps = self.plan(effect)
-        self.last_female = None
         if not len(crops) or not steps:
-            return crops.astype(np.float32)
-        x, at = to_tensor(crops), spec
+            return Translated(crops.astype(np.float32))
+        female = self.female(crops, spec, tracks) if effect.gender == "swap" else None
+        targets = self._targets(effect, len(crops), female, tracks)
+        x, at, alpha, masked = to_tensor(crops), spec, None, False
         for model, what in steps:
             if model.spec != at:
                 x = to_tensor(resample(from_tensor(x), at, model.spec))
                 at = model.spec
-            x = model.run(x, self._condition(what, effect, crops, spec, tracks))["image"]
-        out = resample(from_tensor(x), at, spec)
+            out = model.run(x, self._condition(model, what, effect, targets))
+            x = out["image"]
+            if "alpha" in out:
+                a = resample(out["alpha"][:, 0], at, spec)
+                alpha = a if alpha is None else np.maximum(alpha, a)
+            else:
+                masked = True
+        images = resample(from_tensor(x), at, spec)
         if effect.intensity < 1:
-            out = crops + np.float32(effect.intensity) * (out - crops)
-        return out
+            images = crops + np.float32(effect.intensity) * (images - crops)
+        return Translated(images, alpha, female, colour=alpha is None or masked)
 
-    def _condition(self, what: str, effect: Effect, crops: np.ndarray, spec: AlignSpec,
-                   tracks: list[int] | None) -> np.ndarray:
-        n = len(crops)
-        if what == "age":
+    def _targets(self, effect: Effect, n: int, female: np.ndarray | None, tracks: list[int] | None) -> np.ndarray:
+        """1 (to female) or 0 (to male) per face."""
+        if effect.gender != "swap":
+            return np.full(n, 1.0 if effect.gender == "female" else 0.0, np.float32)
+        is_female = female > 0.5 if tracks is None else np.array([self.votes[t].female for t in tracks])
+        return (1.0 - is_female).astype(np.float32)
+
+    @staticmethod
+    def _condition(model: Model, what: tuple[str, ...], effect: Effect, targets: np.ndarray) -> np.ndarray:
+        n = len(targets)
+        if model.task == "edit":  # (target P(female), gender asked, age shift)
+            gender = "gender" in what
+            return np.stack([targets if gender else np.full(n, 0.5, np.float32), np.full(n, float(gender)),
+                             np.full(n, effect.age if "age" in what else 0.0)], 1).astype(np.float32)
+        if what == ("age",):
             return np.full((n, 1), effect.age, np.float32)
-        if what == "swap":
-            p = self.female(crops, spec, tracks)
-            self.last_female = p
-            female = p > 0.5 if tracks is None else np.array([self.votes[t].female for t in tracks])
-            return (1.0 - female).astype(np.float32).reshape(n, 1)
-        return np.full((n, 1), 1.0 if what == "female" else 0.0, np.float32)
+        return targets.reshape(n, 1)

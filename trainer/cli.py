@@ -57,6 +57,15 @@ def cmd_export(a) -> None:
     print(json.dumps({k: card[k] for k in ("name", "task", "format", "parity", "latency_ms")}, indent=2))
 
 
+def cmd_synthesize(a) -> None:
+    from mirror.cli import default_models
+
+    from .synthesize import Settings, Synthesizer
+
+    settings = Settings(**{f: getattr(a, f) for f in Settings.__dataclass_fields__ if getattr(a, f, None) is not None})
+    print(json.dumps(Synthesizer(Path(a.out), settings, a.models or default_models()).run(), indent=2))
+
+
 def cmd_eval(a) -> None:
     from .evaluate import evaluate
 
@@ -79,18 +88,18 @@ def parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_prepare)
 
     t = sub.add_parser("train", help="train a model; --resume goes on from the run's checkpoint")
-    t.add_argument("--kind", required=True, choices=["attributes", "stargan", "cyclegan"])
-    t.add_argument("--data", required=True, help="a prepared cache folder")
+    t.add_argument("--kind", required=True, choices=["attributes", "stargan", "cyclegan", "student"])
+    t.add_argument("--data", required=True, help="a prepared cache folder (student: a synthesize folder)")
     # torchrun reads "--run" anywhere on its command line as its own --run-path: "--run-dir" passes.
     t.add_argument("--run", "--run-dir", dest="run", required=True,
                    help="run folder: checkpoint, TensorBoard logs, samples (--run-dir under torchrun)")
     t.add_argument("--task", choices=["gender", "age"])
-    t.add_argument("--arch", help="generator: small, small32, resnet6, resnet9")
+    t.add_argument("--arch", help="generator: small, small32, resnet6, resnet9; student: unet16, unet24, unet32")
     t.add_argument("--classifier", help="frozen attribute classifier checkpoint (stargan)")
     for name in ("steps", "batch", "seed", "d_ch", "size", "every", "log_every", "pool"):
         t.add_argument("--" + name.replace("_", "-"), type=int)
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
-                 "lambda_proto", "proto_gain", "lambda_adv", "age_floor"):
+                 "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "margin"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--mask", action="store_true", default=None,
                    help="train on the runtime's composite: changes only inside the face mask count")
@@ -114,6 +123,18 @@ def parser() -> argparse.ArgumentParser:
                    help="int8 ships only within this mean error against torch (pixels; classifier: years; default 3)")
     e.add_argument("--threads", type=int, default=2)
     e.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("synthesize", help="render before/after pairs with the StyleGAN teacher (resumable)")
+    s.add_argument("--out", required=True, help="pairs folder; an existing one is resumed")
+    s.add_argument("--identities", type=int, help="identities to render in all (default 1000)")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--truncation", type=float)
+    s.add_argument("--probe", type=int, help="sources whose labels give the gender and age directions")
+    s.add_argument("--gender-gain", type=float)
+    s.add_argument("--age-span", type=float, help="years of the age shift at a = +-1")
+    s.add_argument("--threads", type=int, help="OpenVINO threads (0: all cores)")
+    s.add_argument("--models", type=Path, help="folder with the attribute classifier (default: exported_models)")
+    s.set_defaults(func=cmd_synthesize)
 
     v = sub.add_parser("eval", help="judge an exported model with independent judges; figures go into its card")
     v.add_argument("model", help="a name in exported_models/, or the path of a .onnx with its card beside it")

@@ -89,34 +89,53 @@ class Runner:
         self.model = Model(onnx, Card.read(card), ["CPUExecutionProvider"])
         self.size = self.model.spec.size
 
+    def condition(self, effect: str, value: float | np.ndarray) -> np.ndarray:
+        """The model's condition for an effect ("gender": target P(female); "age": the slider),
+        one row per value; an edit model takes (target, gender asked, age shift)."""
+        v = np.atleast_1d(np.asarray(value, np.float32))
+        if self.model.task != "edit":
+            return v.reshape(-1, 1)
+        if effect == "gender":
+            return np.stack([v, np.ones_like(v), np.zeros_like(v)], 1)
+        return np.stack([np.full_like(v, 0.5), np.zeros_like(v), v], 1)
+
     def inputs(self, crops: np.ndarray) -> np.ndarray:
         """The crops as the model sees them (uint8 RGB at its size): the judges' "before"."""
         return from_unit(fit_size(to_unit(crops), self.size).numpy())
 
-    def __call__(self, crops: np.ndarray, condition: float | np.ndarray | None = None, batch: int = 16):
-        """uint8 RGB crops -> generated uint8 RGB crops (generators) or {female, age} (classifier)."""
-        if condition is not None:  # one per face, or one for all
-            condition = np.broadcast_to(np.asarray(condition, np.float32).reshape(-1, 1), (len(crops), 1))
+    def run(self, crops: np.ndarray, condition: np.ndarray | None = None, batch: int = 16) -> dict[str, np.ndarray]:
+        """The model's outputs by role for uint8 RGB crops, with one condition row per face or one for all."""
+        if condition is not None:
+            condition = np.broadcast_to(condition, (len(crops), condition.shape[-1]))
         outs = [self.model.run(fit_size(to_unit(crops[i:i + batch]), self.size).numpy(),
                                None if condition is None else condition[i:i + batch])
                 for i in range(0, len(crops), batch)]
+        return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+    def __call__(self, crops: np.ndarray, condition: np.ndarray | None = None):
+        """uint8 RGB crops -> generated uint8 RGB crops (generators) or {female, age} (classifier)."""
+        out = self.run(crops, condition)
         if self.model.task == "attributes":
-            return {k: np.concatenate([o[k] for o in outs])[:, 0] for k in ("female", "age")}
-        return from_unit(np.concatenate([next(iter(o.values())) for o in outs]))  # the one output, whatever its role
+            return {k: out[k][:, 0] for k in ("female", "age")}
+        return from_unit(out["image"])
 
-    def shown(self, crops: np.ndarray, points: np.ndarray, condition: float | np.ndarray) -> np.ndarray:
+    def shown(self, crops: np.ndarray, points: np.ndarray, condition: np.ndarray) -> np.ndarray:
         """What the app shows of the face: the generated crop pasted into the input through the
-        runtime's face mask, with its colour matching (the judges must see what a user sees)."""
-        from mirror.blend import change, face_mask
+        runtime's face mask with its colour matching, or through the model's alpha (the judges must
+        see what a user sees)."""
+        from mirror.blend import change, face_mask, model_mask
 
-        inputs, generated = self.inputs(crops), self(crops, condition)
+        out = self.run(crops, condition)
+        inputs, generated = self.inputs(crops), from_unit(out["image"])
         scale = self.size / crops.shape[1]
-        out = []
-        for src, gen, pts in zip(inputs, generated, points):
-            mask = face_mask(pts.astype(np.float32) * scale, self.size)
+        shown = []
+        for i, (src, gen, pts) in enumerate(zip(inputs, generated, points)):
             bgr, gen_bgr = src[..., ::-1].astype(np.float32), gen[..., ::-1].astype(np.float32)
-            out.append(np.clip(bgr + change(bgr, gen_bgr, mask), 0, 255).round().astype(np.uint8)[..., ::-1])
-        return np.stack(out)
+            alpha = out["alpha"][i, 0] if "alpha" in out else None
+            mask = model_mask(face_mask(pts.astype(np.float32) * scale, self.size), alpha, masked=False)
+            delta = change(bgr, gen_bgr, mask, colour=alpha is None)
+            shown.append(np.clip(bgr + delta, 0, 255).round().astype(np.uint8)[..., ::-1])
+        return np.stack(shown)
 
 
 def from_unit(x: np.ndarray) -> np.ndarray:
@@ -155,7 +174,11 @@ def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | Non
     model = Runner(onnx, card_path)
     task = card["task"]
     sheet = Path(sheet) if sheet else card_path.with_name(f"{card_path.stem}_sheet.png")
-    figures = {"gender": gender, "age": age, "attributes": attributes}[task](model, judges, val, faces, sheet)
+    if task == "edit":  # one model, both effects: a sheet each
+        figures = {t: run(model, judges, val, faces, sheet.with_name(f"{sheet.stem}_{t}{sheet.suffix}"))
+                   for t, run in (("gender", gender), ("age", age))}
+    else:
+        figures = {"gender": gender, "age": age, "attributes": attributes}[task](model, judges, val, faces, sheet)
     figures = {"command": command, "data": str(cache), "split": "val", "judges": Judges.versions(),
                "same_person_threshold": SAME_PERSON, **figures, "sheet": str(sheet)}
     card["metrics"] = figures
@@ -172,7 +195,7 @@ def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path)
     crops = val.crops[idx]
     label = val.female[idx]
     inputs = model.inputs(crops)
-    outputs = model.shown(crops, val.points[idx], 1 - label)
+    outputs = model.shown(crops, val.points[idx], model.condition("gender", 1 - label))
     before, after = judges_over(judges, inputs), judges_over(judges, outputs)
     right = before["female"] == label
     flipped = right & (after["female"] != label)
@@ -200,7 +223,7 @@ def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path) ->
         crops = val.crops[idx]
         inputs = model.inputs(crops)
         before = judges_over(judges, inputs)
-        outs = [model.shown(crops, val.points[idx], a) for a in SLIDER]
+        outs = [model.shown(crops, val.points[idx], model.condition("age", a)) for a in SLIDER]
         judged = [judges_over(judges, o) for o in outs]
         shifts = np.stack([j["age"] - before["age"] for j in judged], 1)  # faces x positions
         same = np.stack([same_person(before["embedding"], j["embedding"]) for j in judged], 1)

@@ -54,7 +54,12 @@ def deployable(cfg: Config, state: dict, path: Path) -> torch.nn.Module:
 
 
 def task_of(cfg: Config) -> str:
-    return "attributes" if cfg.kind == "attributes" else cfg.task
+    return {"attributes": "attributes", "student": "edit"}.get(cfg.kind, cfg.task)
+
+
+# The edit model's calibration and parity conditions, in turn: each gender alone, age both ways,
+# and both at once; (target P(female), gender asked, age shift).
+EDITS = np.array([[1, 1, 0], [0, 1, 0], [0.5, 0, 1], [0.5, 0, -1], [1, 1, 0.5], [0, 1, -0.5]], np.float32)
 
 
 def conditions(task: str, female: np.ndarray) -> np.ndarray | None:
@@ -62,6 +67,8 @@ def conditions(task: str, female: np.ndarray) -> np.ndarray | None:
     to female); age, the slider positions in turn. None for the classifier."""
     if task == "attributes":
         return None
+    if task == "edit":
+        return np.resize(EDITS, (len(female), EDITS.shape[1]))
     if task == "gender":
         c = np.where(female == 1, 0.0, 1.0)
     else:
@@ -81,6 +88,8 @@ def feeds(task: str, val: FaceSet, idx: np.ndarray, size: int) -> dict[str, np.n
 def names(task: str) -> tuple[list[str], list[str]]:
     if task == "attributes":
         return ["image"], ["female", "age"]
+    if task == "edit":
+        return ["image", "condition"], ["output", "alpha"]
     return ["image", "condition"], ["output"]
 
 
@@ -205,9 +214,15 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
     cfg, state = load_run(run)
     module = deployable(cfg, state, run / "checkpoint.pt")
     task = task_of(cfg)
+    if cfg.kind == "student" and data is None:
+        raise MirrorError("a student exports with --data: a prepared cache of real faces at its crop "
+                          "(mirror-train prepare ... --size 160 --margin 0.3), to calibrate int8 on camera-like faces")
     cache = Path(data or cfg.data)
     val = FaceSet(cache, "val")
     size = cfg.size or val.spec.size
+    if cfg.kind == "student" and (val.spec.size, val.spec.margin) != (student_spec(cfg).size, student_spec(cfg).margin):
+        raise MirrorError(f"{cache}: crops of {val.spec.size}px margin {val.spec.margin}, but the student "
+                          f"sees {student_spec(cfg).size}px margin {student_spec(cfg).margin}: prepare a cache at its crop")
     # Calibration and parity crops are disjoint where the split allows it.
     n = len(val)
     calib_idx = np.arange(min(calibration, n))
@@ -244,6 +259,8 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
         accurate = score(task, report["int8"]) <= int8_tolerance
         shipped = fastest if accurate else "fp32"
         card = model_card(out.name, cfg, state, task, cache, size, val.spec.margin, shipped)
+        if task == "edit":
+            card["calibration_data"] = describe(cache)
         card["parity"] = {"against": "torch fp32", "unit": "pixels (0-255)" if task != "attributes" else
                           "female: probability, age: years", "crops": len(check_idx),
                           "calibration_crops": len(calib_idx), "disjoint": bool(calib_idx[-1] < check_idx[0]),
@@ -269,25 +286,56 @@ def model_card(name: str, cfg: Config, state: dict, task: str, cache: Path, size
             # crops at the model's own size with the same margin.
             "align": {"size": size, "margin": margin},
             "normalisation": {"color": "RGB", "scale": "[-1,1]"},
-            "inputs": {"image": [-1, 3, size, size], **({"condition": [-1, 1]} if "condition" in inputs else {})}}
+            "inputs": {"image": [-1, 3, size, size],
+                       **({"condition": [-1, 3 if task == "edit" else 1]} if "condition" in inputs else {})}}
     if task == "attributes":
         card["outputs"] = {"female": [-1, 1], "age": [-1, 1]}
+    elif task == "edit":
+        card["outputs"] = {"output": [-1, 3, size, size], "alpha": [-1, 1, size, size]}
+        card["paste"] = "alpha"
+        card["serves"] = ["gender", "age"]
+        card["conditions"] = {"condition": "(target P(female): 1 = to female, 0 = to male; gender asked: 1 or 0, "
+                                           "then the target is 0.5; age shift a in [-1,1], 0 unchanged)"}
     else:
         card["outputs"] = {"output": [-1, 3, size, size]}
         card["conditions"] = {"condition": "gender: 1 = to female, 0 = to male" if task == "gender"
                               else "age: slider a in [-1,1], 0 unchanged"}
+    if task == "edit":
+        card["age_span_years"] = synthesis_settings(cfg)["age_span"]
     if task == "age":
         if cfg.kind == "cyclegan":
             ages = np.array([float(r["age"]) for r in read_labels(cache) if r["split"] == "train"], np.float32)
             card["age_span_years"] = round(domain_gap(ages), 1)
         else:
             card["age_span_years"] = cfg.age_span
-    dataset = describe(cache)
+    dataset = describe(cache) if task != "edit" else teacher_pairs(cfg)
     card["training"] = {"kind": cfg.kind, "steps": state["step"], "batch": cfg.batch,
                         "train_time_s": round(state.get("time", 0.0), 1), "config": asdict(cfg), "data": dataset}
     card["metrics"] = {}
     card["license"] = LICENSES.get(dataset.split(",")[0], "trained on the user's own data: check its terms")
+    if task == "edit":
+        from .teacher import LICENSE
+
+        card["license"] = f"trained on {LICENSE}; this model inherits those terms"
     return card
+
+
+def student_spec(cfg: Config):
+    from .student import spec
+
+    return spec(cfg)
+
+
+def synthesis_settings(cfg: Config) -> dict:
+    return json.loads((Path(cfg.data) / "settings.json").read_text())
+
+
+def teacher_pairs(cfg: Config) -> str:
+    """What a student learned from, for its card: e.g. "teacher pairs, 2400 identities, 4100 kept edits"."""
+    from .synthesize import summary
+
+    s = summary(Path(cfg.data))
+    return f"teacher pairs, {s['with_face']} identities, {s['pairs_kept']} kept edits, truncation {synthesis_settings(cfg)['truncation']}"
 
 
 def architecture(cfg: Config) -> str:
@@ -295,6 +343,8 @@ def architecture(cfg: Config) -> str:
         return "VGG-style attribute classifier (32ch, 5 stages, 64 px inside): P(female) and age in years"
     if cfg.kind == "stargan":
         return f"StarGAN-style conditional generator, {describe_arch(cfg.arch)}"
+    if cfg.kind == "student":
+        return f"student distilled from a StyleGAN teacher's pairs, {describe_arch(cfg.arch)}"
     return (f"CycleGAN, two {describe_arch(cfg.arch)} generators; both run and the condition picks "
             f"(gender) or blends with the input (age) per face")
 
@@ -305,6 +355,9 @@ def objective(cfg: Config) -> str:
         return "cross-entropy on the gender labels, smooth L1 on the age labels"
     if cfg.kind == "cyclegan":
         return "CycleGAN: LSGAN PatchGAN per domain, cycle and identity L1, image pool"
+    if cfg.kind == "student":
+        return ("the teacher's pairs (source -> edit inside both renders' person masks, and back): L1 at three "
+                "scales" + (", conditional LSGAN PatchGAN" if cfg.lambda_adv else "") + ", alpha held at 0 where nothing changes")
     parts = []
     if cfg.lambda_adv:
         parts.append("LSGAN PatchGAN")

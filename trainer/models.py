@@ -68,13 +68,60 @@ class Generator(nn.Module):
         return torch.clamp(x + 2 * y, -1, 1) if self.residual else y
 
 
+def separable(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """Depthwise 3x3 then pointwise 1x1, batch-normalised (folded into the convolution at export)."""
+    return nn.Sequential(nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.Conv2d(cin, cout, 1, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Student(nn.Module):
+    """The distilled real-time generator: a U-Net (down to 1/8, where a few separable blocks see
+    the whole head, as hair and jaw changes need; skips carry the input's detail back up) with
+    two heads, a colour image and an alpha that says where it changes (GANimation). The output
+    is the input blended with the colour by alpha, and the alpha goes out too: the runtime pastes
+    through it. The condition (target P(female), gender asked, age shift) enters as input
+    channels and again as a per-channel bias at the bottleneck."""
+
+    def __init__(self, ch: int = 16, blocks: int = 4, cond: int = 3):
+        super().__init__()
+        c1, c2, c3, c4 = ch, 2 * ch, 4 * ch, 6 * ch
+        self.cond = cond
+        self.stem = nn.Sequential(nn.Conv2d(3 + cond, c1, 3, 1, 1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(inplace=True))
+        self.down1 = nn.Sequential(nn.Conv2d(c1, c2, 3, 2, 1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(inplace=True))
+        self.down2, self.down3 = separable(c2, c3, 2), separable(c3, c4, 2)
+        self.film = nn.Linear(cond, c4)
+        self.blocks = nn.ModuleList(nn.Sequential(separable(c4, c4), separable(c4, c4)) for _ in range(blocks))
+        self.up3, self.up2, self.up1 = separable(c4, c3), separable(c3, c2), separable(c2, c1)
+        self.merge3, self.merge2, self.merge1 = (nn.Sequential(nn.Conv2d(2 * c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+                                                 for c in (c3, c2, c1))
+        self.head = nn.Conv2d(c1, 4, 3, 1, 1)
+        # Start at "no change": alpha near 0 (sigmoid(-4) ~ 0.02) and a neutral colour.
+        self.head.weight.data.mul_(0.01)
+        self.head.bias.data.copy_(torch.tensor([0.0, 0.0, 0.0, -4.0]))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h1 = self.stem(torch.cat([x, c[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], 1))
+        h2 = self.down1(h1)
+        h3 = self.down2(h2)
+        h = self.down3(h3) + self.film(c)[:, :, None, None]
+        for block in self.blocks:
+            h = h + block(h)
+        h = self.merge3(torch.cat([self.up3(F.interpolate(h, scale_factor=2.0, mode="nearest")), h3], 1))
+        h = self.merge2(torch.cat([self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest")), h2], 1))
+        h = self.merge1(torch.cat([self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest")), h1], 1))
+        out = self.head(h)
+        colour, alpha = torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:])
+        return x + alpha * (colour - x), alpha
+
+
 class Discriminator(nn.Module):
     """PatchGAN (70x70 receptive field at 4 layers): a grid of real/fake scores (LSGAN), and,
-    for StarGAN, `classes` > 0 adds a domain head on the pooled features (logits or values)."""
+    for StarGAN, `classes` > 0 adds a domain head on the pooled features (logits or values).
+    `inputs` > 3 makes it conditional (pix2pix): it sees the input and condition beside the image."""
 
-    def __init__(self, ch: int = 64, layers: int = 3, classes: int = 0):
+    def __init__(self, ch: int = 64, layers: int = 3, classes: int = 0, inputs: int = 3):
         super().__init__()
-        seq, c = [nn.Conv2d(3, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)], ch
+        seq, c = [nn.Conv2d(inputs, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)], ch
         for i in range(1, layers + 1):
             nc = min(ch * 2**i, ch * 8)
             stride = 2 if i < layers else 1
@@ -133,17 +180,23 @@ ARCHS = {
     "resnet6": (Generator, dict(ch=64, blocks=6)),
     "small": (Generator, dict(ch=16, blocks=6, depthwise=True, residual=True)),
     "small32": (Generator, dict(ch=32, blocks=6, depthwise=True, residual=True)),
+    "unet16": (Student, dict(ch=16, blocks=4)),
+    "unet24": (Student, dict(ch=24, blocks=4)),
+    "unet32": (Student, dict(ch=32, blocks=4)),
 }
 
 
-def generator(arch: str, cond: int = 0) -> Generator:
+def generator(arch: str, cond: int = 0) -> nn.Module:
     cls, kw = ARCHS[arch]
     return cls(cond=cond, **kw)
 
 
 def describe(arch: str) -> str:
     """An architecture in words, for model cards: e.g. "16ch depthwise ResNet-6, residual output"."""
-    _, kw = ARCHS[arch]
+    cls, kw = ARCHS[arch]
+    if cls is Student:
+        return (f"U-Net {kw['ch']}-{2 * kw['ch']}-{4 * kw['ch']}-{6 * kw['ch']}ch to 1/8 with {kw['blocks']} "
+                f"separable residual blocks, colour and alpha heads")
     text = f"{kw['ch']}ch {'depthwise ' if kw.get('depthwise') else ''}ResNet-{kw['blocks']}"
     return text + (", residual output" if kw.get("residual") else "")
 

@@ -47,6 +47,11 @@ class Config:
     lambda_change: float = 1.0
     lambda_cyc: float = 10.0
     lambda_id: float = 5.0
+    # Student (distilled from teacher pairs): L1 to the pair's target at three scales, and a light
+    # pull of the alpha towards "no change" where the target does not ask for one.
+    lambda_pair: float = 10.0
+    lambda_alpha: float = 0.05
+    margin: float = -1.0  # crop margin the student trains at (-1: the data's own)
     # Age: hold the generator's change, at low resolution, to the change between the age
     # prototypes of its face's kind (trainer/prototypes.py), exaggerated by proto_gain.
     lambda_proto: float = 0.0
@@ -69,9 +74,7 @@ class Solver:
 
     def __init__(self, cfg: Config, run: Path):
         self.cfg, self.run = cfg, Path(run)
-        self.data = FaceSet(Path(cfg.data), "train")
-        self.val = FaceSet(Path(cfg.data), "val")
-        self.size = cfg.size or self.data.spec.size
+        self.load()
         self.step = 0
         self.train_time = 0.0  # seconds spent in training steps, over all sessions of the run
         torch.manual_seed(cfg.seed)  # the initial weights, too, follow from the seed alone
@@ -79,6 +82,14 @@ class Solver:
         self.opts = self.optimizers()
 
     # -- to override --------------------------------------------------------------------------
+    def load(self) -> None:
+        self.data = FaceSet(Path(self.cfg.data), "train")
+        self.val = FaceSet(Path(self.cfg.data), "val")
+        self.size = self.cfg.size or self.data.spec.size
+
+    def sample_batch(self) -> dict:
+        return self.batch(0, self.val, n=min(8, len(self.val)), augment=False)
+
     def build(self) -> None: ...
     def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
     def train_step(self, batch: dict) -> dict[str, float]: ...
@@ -223,7 +234,8 @@ class Solver:
         for k in self.nets:
             setattr(self, k, self.bare(k).eval())
         try:
-            grid = self.sample_grid(self.batch(0, self.val, n=min(8, len(self.val)), augment=False))
+            sample = self.sample_batch()
+            grid = self.sample_grid(sample)
         finally:
             for k, m in wrapped.items():
                 setattr(self, k, m)
@@ -231,7 +243,7 @@ class Solver:
         if grid is None:
             return
         img = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
-        rows = [np.hstack(list(r)) for r in img.reshape(-1, min(8, len(self.val)), *img.shape[1:])]
+        rows = [np.hstack(list(r)) for r in img.reshape(-1, len(sample["x"]), *img.shape[1:])]
         out = self.run / "samples"
         out.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(out / f"step_{self.step:07d}.png"), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
@@ -433,7 +445,7 @@ class StarGANSolver(Solver):
 
 SOLVERS = {"attributes": AttributeSolver, "stargan": StarGANSolver}
 
-# CycleGANSolver lives in its own module and adds itself to SOLVERS; importing it last lets either
+# CycleGANSolver and StudentSolver live in their own modules and add themselves to SOLVERS; importing it last lets either
 # module be imported first.
-from . import cyclegan  # noqa: E402,F401
+from . import cyclegan, student  # noqa: E402,F401
 

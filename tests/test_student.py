@@ -1,0 +1,196 @@
+"""The teacher-student path on the real teacher: synthesize a handful of identities with
+MobileStyleGAN, resume a killed synthesis exactly, keep every image of an identity on the source's
+alignment, train the student a few steps, export it, and run it in the runtime with the alpha paste."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mirror import blend
+from mirror.align import Alignment, AlignSpec
+from mirror.errors import MirrorError
+from mirror.landmarks import Landmarker
+from mirror.models import Registry
+from mirror.pipeline import Pipeline, Settings
+from mirror.translate import Effect
+from test_trainer import MEDIA, REPO, run_cli, utk_sample
+from trainer.synthesize import STORE, Settings as SynthSettings, Synthesizer, stored_alignment, summary
+
+pytest.importorskip("openvino")
+SMALL = SynthSettings(identities=9, probe=8, threads=2)
+
+
+def synthesizer(out: Path, settings: SynthSettings = SMALL) -> Synthesizer:
+    return Synthesizer(out, settings, REPO / "exported_models")
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "pairs"
+    result = synthesizer(out).run()
+    assert result["identities"] == 9 and result["with_face"] >= 8, result
+    return out
+
+
+def test_synthesize_resumes_a_killed_run_exactly(pairs, monkeypatch):
+    done = pairs / "pairs" / "000008.npz"
+    before = dict(np.load(done))
+    done.unlink()  # killed before the last identity was written...
+    (pairs / "pairs" / ".000008.999.tmp.npz").write_bytes(b"half a file")  # ...in the middle of a write
+    renders = []
+    from trainer.teacher import Teacher
+
+    real = Teacher.render
+    monkeypatch.setattr(Teacher, "render", lambda self, w: renders.append(1) or real(self, w))
+    assert synthesizer(pairs).run()["identities"] == 9
+    after = dict(np.load(done))
+    # Only identity 8's edits were rendered again (its source was kept), and to the same pixels.
+    assert len(renders) == len(before.get("conditions", [])) and renders
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
+    renders.clear()
+    synthesizer(pairs).run()
+    assert not renders  # nothing left to do: the teacher is not even started
+
+
+def test_other_settings_do_not_mix_into_a_folder(pairs, capsys):
+    code, _, err = run_cli(capsys, "synthesize", "--out", pairs, "--identities", "9", "--truncation", "0.5")
+    assert code == 2 and err.count("\n") == 1 and "truncation" in err and "other settings" in err
+
+
+def test_every_image_of_an_identity_is_cut_by_the_source_alignment(pairs):
+    syn = synthesizer(pairs)
+    syn.mean = np.load(pairs / "mean.npy")
+    d = dict(np.load(pairs / "directions.npz"))
+    i = next(int(p.stem) for p in sorted((pairs / "pairs").glob("0*.npz")) if np.load(p)["found"])
+    rec = dict(np.load(pairs / "pairs" / f"{i:06d}.npz"))
+    # The one transform is the source render's own landmarks' ...
+    np.testing.assert_allclose(rec["matrix"], stored_alignment(rec["points"]).matrix)
+    teacher, looker = syn.tools()
+    source = dict(np.load(pairs / "sources" / f"{i:06d}.npz"))
+    align = Alignment(rec["matrix"], STORE)
+    for k, (w, _) in enumerate(syn.edits(i, source, d), 1):
+        image = teacher.render(w)
+        # ... and each edit is cut by it, not by its own landmarks, so a longer jaw or more hair
+        # stays in the pair instead of being aligned away.
+        np.testing.assert_array_equal(rec["crops"][k], align.crop(image, cv2.BORDER_REFLECT_101))
+        own = looker.landmarks(image)
+        if own is not None:
+            assert not np.allclose(stored_alignment(own).matrix, rec["matrix"])
+    looker.close()
+
+
+def test_summary_counts_kept_and_dropped(pairs):
+    s = summary(pairs)
+    kept = sum(int(np.load(p)["kept"].sum()) for p in (pairs / "pairs").glob("0*.npz") if np.load(p)["found"])
+    assert s["pairs_kept"] == kept and s["identities"] == 9
+    edits = sum(len(np.load(p)["kept"]) for p in (pairs / "pairs").glob("0*.npz") if np.load(p)["found"])
+    assert kept + sum(s["dropped"].values()) == edits
+
+
+@pytest.fixture(scope="module")
+def student(pairs, tmp_path_factory):
+    root = tmp_path_factory.mktemp("student")
+    from trainer.cli import main
+
+    assert main(["prepare", str(utk_sample(root / "utk", per_group=3)), "--out", str(root / "real"),
+                 "--size", "64", "--margin", "0.3", "--val-fraction", "0.5"]) == 0
+    assert main(["train", "--kind", "student", "--data", str(pairs), "--run", str(root / "run"), "--arch", "unet16",
+                 "--size", "64", "--margin", "0.3", "--steps", "4", "--batch", "4", "--every", "2", "--threads", "1"]) == 0
+    models = root / "models"
+    assert main(["export", str(root / "run"), "--out", str(models / "edit"), "--data", str(root / "real"),
+                 "--calibration", "8", "--parity", "4", "--latency-runs", "3"]) == 0
+    for f in ("attributes.onnx", "attributes.json"):
+        (models / f).write_bytes((REPO / "exported_models" / f).read_bytes())
+    return models, root / "real"
+
+
+def test_student_card_says_alpha_and_the_teacher_terms(student):
+    card = json.loads((student[0] / "edit.json").read_text())
+    assert card["task"] == "edit" and card["paste"] == "alpha" and card["serves"] == ["gender", "age"]
+    assert card["outputs"]["alpha"] == [-1, 1, 64, 64] and card["inputs"]["condition"] == [-1, 3]
+    assert card["align"] == {"size": 64, "margin": 0.3}
+    assert "non-commercial" in card["license"] and "FFHQ" in card["license"]
+    assert "teacher pairs" in card["training"]["data"]
+
+
+def test_one_pass_serves_both_sliders(student):
+    registry = Registry(student[0])
+    pipeline = Pipeline(registry, Settings(Effect("female", age=0.5)), video=False)
+    steps = pipeline.translator.plan(Effect("female", age=0.5))
+    assert [(m.task, what) for m, what in steps] == [("edit", ("gender", "age"))]
+
+
+def test_student_runs_in_the_runtime_with_the_alpha_paste(student):
+    image = cv2.imread(str(MEDIA / "obama.jpg"))
+    with Pipeline(Registry(student[0]), Settings(Effect("swap", age=-0.5)), video=False) as pipeline:
+        result = pipeline(image)
+    (face,) = result.faces
+    assert face.changed and face.female is not None
+    x0, y0, x1, y1 = face.box
+    moved = np.abs(result.image.astype(int) - image).max(2) > 0
+    assert moved[y0:y1, x0:x1].any()
+    outside = moved.copy()
+    outside[y0:y1, x0:x1] = False
+    assert not outside.any()  # nothing outside the crop's box ...
+    ring = np.zeros(moved.shape, bool)  # ... nor on its border: the alpha is feathered to 0 there
+    corners = face.alignment.to_frame(np.array([[0, 0], [63, 0], [63, 63], [0, 63]], float))
+    cv2.polylines(ring.view(np.uint8), [np.round(corners).astype(np.int32)], True, 1, 1)
+    assert not moved[ring].any()
+
+
+def test_eval_judges_both_effects_of_an_edit_model(student, tmp_path, capsys):
+    models, real = student
+    code, out, _ = run_cli(capsys, "eval", models / "edit.onnx", "--data", real, "--faces", "3",
+                           "--sheet", tmp_path / "sheet.png")
+    assert code == 0
+    figures = json.loads(out)
+    assert {"gender", "age"} <= set(figures) and figures["gender"]["faces"] >= 1
+    assert (tmp_path / "sheet_gender.png").is_file() and (tmp_path / "sheet_age.png").is_file()
+
+
+def test_alpha_paste_reaches_past_the_face_oval():
+    """Hair above the forehead: the face-oval mask never lets it change, the alpha does."""
+    image = cv2.imread(str(MEDIA / "obama.jpg"))
+    with Landmarker(max_faces=1, video=False) as mesh:
+        (face,) = mesh(image)
+    spec = AlignSpec(160, 0.3)
+    a = Alignment.from_landmarks(face.points, spec)
+    crop, box = a.crop(image), a.box(image.shape)
+    generated = 255.0 - crop.astype(np.float32)
+    alpha = np.zeros((160, 160), np.float32)
+    alpha[8:40, 30:130] = 1.0  # above the brows: hair and forehead top
+    top = a.to_frame(np.array([[80.0, 24.0]]))[0].round().astype(int)
+    inside = image.copy()
+    blend.paste(inside, a, box, crop, generated, blend.face_mask(a.to_crop(face.points), 160), colour=False)
+    hair = image.copy()
+    blend.paste(hair, a, box, crop, generated, alpha * blend.border(160), colour=False)
+    y, x = top[1], top[0]
+    assert np.abs(hair[y, x].astype(int) - image[y, x]).max() > 60
+    assert np.abs(inside[y, x].astype(int) - image[y, x]).max() == 0
+    edge = blend.border(160)
+    assert edge[0].max() == 0 and edge[:, 0].max() == 0 and edge[80, 80] == 1.0
+    # An alpha model's own output is pasted whole inside the border, after a masked model its
+    # change reaches past the oval only where its alpha does.
+    oval = blend.face_mask(a.to_crop(face.points), 160)
+    assert blend.model_mask(oval, alpha, masked=False) is edge
+    both = blend.model_mask(oval, alpha, masked=True)
+    assert both[24, 80] == alpha[24, 80] * edge[24, 80] and both[100, 80] == oval[100, 80]
+
+
+def test_synthesize_without_the_teacher_says_what_to_install(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "random_face" else real(name, *a))
+    code, _, err = run_cli(capsys, "synthesize", "--out", tmp_path / "p", "--identities", "2", "--probe", "2")
+    assert code == 2 and err.count("\n") == 1 and "random-face" in err and "--no-deps" in err
+    with pytest.raises(MirrorError):
+        from trainer.teacher import graphs
+
+        graphs()

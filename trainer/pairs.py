@@ -1,0 +1,133 @@
+"""Pairs: the teacher's before/after renders (trainer/synthesize.py) as training examples.
+
+An example is (input crop, target crop, condition) at the student's own crop spec. The target is
+the teacher's edit inside the union of both renders' person masks and the source outside it: the
+teacher also repaints the background, which a mirror must leave alone, while longer hair or a
+wider jaw fall inside the union and stay. Every kept edit gives two examples (source -> edit, and
+edit -> source with the opposite condition), and every source one "no change" example.
+Identities whose index is 19 modulo 20 are held out (validation: never trained on).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from mirror.align import AlignSpec, between
+from mirror.errors import MirrorError
+
+from .synthesize import STORE
+
+RENDER = 1024  # the teacher's render side
+HOLDOUT = 20
+
+
+def resample(image: np.ndarray, spec: AlignSpec) -> np.ndarray:
+    return cv2.warpAffine(image, between(STORE, spec), (spec.size, spec.size), flags=cv2.INTER_AREA
+                          if spec.size < STORE.size else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def rendered(matrix: np.ndarray, spec: AlignSpec, side: int = RENDER) -> np.ndarray:
+    """Where the crop holds the render's own pixels (1) and not its mirrored border (0): a wide
+    crop reaches past a FFHQ render's sides."""
+    inside = cv2.warpAffine(np.ones((side, side), np.float32), matrix, (STORE.size, STORE.size), borderValue=0)
+    k = max(3, STORE.size // 32) | 1
+    return resample(cv2.erode(inside, np.ones((k, k), np.uint8)), spec)
+
+
+def composite(source: np.ndarray, edit: np.ndarray, masks: tuple[np.ndarray, np.ndarray], valid: np.ndarray) -> np.ndarray:
+    """The edit where either render is the person (grown a little, feathered) and the render is its
+    own, the source elsewhere."""
+    union = np.maximum(*masks).astype(np.float32) / 255.0
+    k = max(3, union.shape[0] // 32) | 1
+    union = cv2.GaussianBlur(cv2.dilate(union, np.ones((k, k), np.uint8)), (k, k), 0) * valid
+    return np.round(source + union[..., None] * (edit.astype(np.float32) - source)).astype(np.uint8)
+
+
+def reverse(cond: np.ndarray, source_female: float) -> np.ndarray:
+    """The condition that leads from an edit back to its source."""
+    return np.array([source_female if cond[1] else 0.5, cond[1], -cond[2]], np.float32)
+
+
+class PairSet:
+    """All kept pairs of a synthesis folder in memory, at `spec`: inputs and targets (N, S, S, 3)
+    uint8 BGR, conditions (N, 3) float32, identity index per example."""
+
+    def __init__(self, folder: Path, spec: AlignSpec, split: str = "train"):
+        files = sorted((Path(folder) / "pairs").glob("[0-9]*.npz"))
+        if not files:
+            raise MirrorError(f"{folder}: no pairs (run 'mirror-train synthesize --out {folder}' first)")
+        self.spec = spec
+        inputs, targets, conds, ids = [], [], [], []
+        for path in files:
+            i = int(path.stem)
+            if (i % HOLDOUT == HOLDOUT - 1) != (split == "val"):
+                continue
+            with np.load(path) as f:
+                if not f["found"]:
+                    continue
+                crops = [resample(c, spec) for c in f["crops"]]
+                masks = [resample(m, spec) for m in f["masks"]]
+                female = float(f["female"] > 0.5)
+                valid = rendered(f["matrix"], spec)
+                src = crops[0]
+                inputs.append(src)
+                targets.append(src)
+                conds.append(np.array([female, 1, 0], np.float32))
+                ids.append(i)
+                for k, cond in enumerate(f["conditions"], 1):
+                    if not f["kept"][k - 1]:
+                        continue
+                    edit = composite(src, crops[k], (masks[0], masks[k]), valid)
+                    cond = cond.copy()
+                    if not cond[1]:
+                        cond[0] = 0.5  # no gender asked: the target gender says nothing
+                    inputs += [src, edit]
+                    targets += [edit, src]
+                    conds += [cond, reverse(cond, female)]
+                    ids += [i, i]
+        if not inputs:
+            raise MirrorError(f"{folder}: no kept pair in the '{split}' split yet")
+        self.inputs, self.targets = np.stack(inputs), np.stack(targets)
+        self.conditions, self.ids = np.stack(conds), np.array(ids)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The same random camera to input and target: a small shift, scale and turn (a live crop is
+    never exactly the template), a mirror flip, colour and exposure, blur, sensor noise and JPEG,
+    so renders look more like webcam frames while the pair stays a pair."""
+    n = x.shape[0]
+    angle, scale = rng.uniform(-6, 6), np.exp(rng.uniform(-0.06, 0.06))
+    m = cv2.getRotationMatrix2D((n / 2, n / 2), angle, scale)
+    m[:, 2] += rng.uniform(-0.03, 0.03, 2) * n
+    flip = rng.random() < 0.5
+    gain = rng.uniform(0.75, 1.25, 3) * rng.uniform(0.8, 1.2)
+    sigma = rng.choice([0, 0, rng.uniform(0.4, 1.4)])
+    noise = rng.normal(0, rng.uniform(0, 6), x.shape).astype(np.float32)
+    quality = int(rng.integers(40, 96)) if rng.random() < 0.5 else 0
+    out = []
+    for img in (x, y):
+        img = cv2.warpAffine(img, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        if flip:
+            img = img[:, ::-1]
+        img = img.astype(np.float32) * gain
+        if sigma:
+            img = cv2.GaussianBlur(img, (0, 0), sigma)
+        img = np.clip(img + noise, 0, 255).astype(np.uint8)
+        if quality:
+            img = cv2.imdecode(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+        out.append(img)
+    return out[0], out[1]
+
+
+def to_batch(images: list[np.ndarray]) -> torch.Tensor:
+    """BGR uint8 crops -> NCHW RGB float32 in [-1, 1] (the cards' normalisation)."""
+    from mirror.translate import to_tensor
+
+    return torch.from_numpy(to_tensor(np.stack(images)))

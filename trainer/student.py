@@ -1,0 +1,123 @@
+"""The distilled student: one real-time generator learns the teacher's before/after pairs
+(Viazovetskyi et al. 2020, "StyleGAN2 Distillation for Feed-forward Image Manipulation"), the way
+pix2pix learns pairs: L1 to the target at three scales, plus a conditional PatchGAN against the
+mean-blur that L1 alone converges to. One generator serves both sliders: its condition is
+(target P(female), gender asked 0/1, age shift a in [-1, 1]), so a frame needs one pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mirror.align import AlignSpec
+from mirror.errors import MirrorError
+
+from .models import Discriminator, generator
+from .pairs import PairSet, augment, to_batch
+from .solver import SOLVERS, Solver, adam
+from .synthesize import CONDITION
+
+COND = len(CONDITION)
+
+
+def tiled(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return c[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
+
+
+def pair_l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 at full, half and quarter size: the coarse terms weigh the shape of hair and jaw as much
+    as the fine ones weigh texture."""
+    loss = F.l1_loss(fake, target)
+    for k in (2, 4):
+        loss = loss + F.l1_loss(F.avg_pool2d(fake, k), F.avg_pool2d(target, k))
+    return loss / 3
+
+
+def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
+    return F.mse_loss(scores, torch.full_like(scores, float(real)))
+
+
+def spec(cfg) -> AlignSpec:
+    """The student's crop: wider than the face (margin 0.3 reaches the hair and around the jaw) at
+    about the face resolution of the 128 px, margin 0.1 models."""
+    return AlignSpec(cfg.size or 160, cfg.margin if cfg.margin >= 0 else 0.3)
+
+
+class StudentSolver(Solver):
+    nets = ("G", "D")
+
+    def load(self):
+        self.spec = spec(self.cfg)
+        self.size = self.spec.size
+        self.data = PairSet(Path(self.cfg.data), self.spec, "train")
+        try:
+            self.val = PairSet(Path(self.cfg.data), self.spec, "val")
+        except MirrorError:  # a handful of identities holds none out: the samples show training pairs
+            self.val = self.data
+
+    def build(self):
+        self.G = generator(self.cfg.arch, cond=COND)
+        self.D = Discriminator(self.cfg.d_ch, inputs=6 + COND)
+
+    def optimizers(self):
+        return {"G": adam(self.G.parameters(), self.cfg.lr), "D": adam(self.D.parameters(), self.cfg.lr)}
+
+    def pick(self, data: PairSet, step: int, n: int, train: bool) -> dict:
+        """The examples of a step, a pure function of (seed, step): resuming replays them."""
+        rng = np.random.default_rng([self.cfg.seed, step, int(train)])
+        idx = rng.choice(len(data), min(n, len(data)), replace=False) if train else np.arange(min(n, len(data)))
+        xs, ys = [], []
+        for i in idx:
+            x, y = augment(data.inputs[i], data.targets[i], rng) if train else (data.inputs[i], data.targets[i])
+            xs.append(x)
+            ys.append(y)
+        return {"x": to_batch(xs), "y": to_batch(ys), "c": torch.from_numpy(data.conditions[idx])}
+
+    def train_batch(self, step):
+        return self.pick(self.data, step, self.cfg.batch, True)
+
+    def sample_batch(self):
+        # Spread over the held-out identities, not the first few.
+        stride = max(1, len(self.val) // 8)
+        picked = np.arange(0, len(self.val), stride)[:8]
+        return {"x": to_batch(list(self.val.inputs[picked])), "y": to_batch(list(self.val.targets[picked])),
+                "c": torch.from_numpy(self.val.conditions[picked])}
+
+    def train_step(self, b):
+        x, y, c, cfg = b["x"], b["y"], b["c"], self.cfg
+        fake, alpha = self.G(x, c)
+        logs, loss = {}, 0.0
+        if cfg.lambda_adv:
+            seen = torch.cat([x, tiled(c, x)], 1)
+            d_loss = 0.5 * (lsgan(self.D(torch.cat([seen, y], 1)), True)
+                            + lsgan(self.D(torch.cat([seen, fake.detach()], 1)), False))
+            self.opts["D"].zero_grad()
+            d_loss.backward()
+            self.opts["D"].step()
+            g_adv = lsgan(self.D(torch.cat([seen, fake], 1)), True)
+            loss = cfg.lambda_adv * g_adv
+            logs.update({"D/adv": d_loss.item(), "G/adv": g_adv.item()})
+        g_pair = pair_l1(fake, y)
+        # Alpha where the target equals the input is a change that was not asked for.
+        still = ((y - x).abs().amax(1, keepdim=True) < 0.02).float()
+        g_alpha = (alpha * still).mean()
+        loss = loss + cfg.lambda_pair * g_pair + cfg.lambda_alpha * g_alpha
+        self.opts["G"].zero_grad()
+        loss.backward()
+        self.opts["G"].step()
+        return {**logs, "G/pair": g_pair.item(), "G/alpha": g_alpha.item(), "alpha/mean": alpha.mean().item()}
+
+    @staticmethod
+    def deployable(cfg):
+        g = generator(cfg.arch, cond=COND)  # forward(image, condition) -> (output, alpha)
+        return g, {"G": g}
+
+    def sample_grid(self, b):
+        fake, alpha = self.G(b["x"], b["c"])
+        return torch.cat([b["x"], b["y"], fake, alpha.expand(-1, 3, -1, -1) * 2 - 1])
+
+
+SOLVERS["student"] = StudentSolver
