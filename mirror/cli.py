@@ -92,7 +92,8 @@ def _number(kind: type, name: str, lo: float, hi: float = float("inf")):
     return parse
 
 
-def _unit(name: str, lo: float, hi: float):
+def within(name: str, lo: float, hi: float):
+    """A number in [lo, hi]."""
     return _number(float, name, lo, hi)
 
 
@@ -115,9 +116,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write the result")
     p.add_argument("--effect", choices=("female", "male", "swap"),
                    help="gender effect; swap flips each face as the attribute classifier judges it")
-    p.add_argument("--age", type=_unit("--age", -1, 1), default=0.0, metavar="VALUE",
+    p.add_argument("--age", type=within("--age", -1, 1), default=0.0, metavar="VALUE",
                    help="-1 youngest, 0 unchanged (default), +1 oldest")
-    p.add_argument("--intensity", type=_unit("--intensity", 0, 1), default=1.0, metavar="X",
+    p.add_argument("--intensity", type=within("--intensity", 0, 1), default=1.0, metavar="X",
                    help="0 original .. 1 fully generated (default 1)")
     add_models_arg(p)
     p.add_argument("--max-faces", type=count("--max-faces"), default=4, metavar="N", help="faces per frame at most (default 4)")
@@ -128,7 +129,7 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                    help=f"draw a landmark-anchored overlay, repeatable: {', '.join(OVERLAYS)}; all: every one "
                         "but debug. The make-up and stubble follow the gender effect, the others the age; "
                         "debug (mesh, mask, crop) needs no effect")
-    p.add_argument("--overlay-strength", type=_unit("--overlay-strength", 0, 1), default=1.0, metavar="X",
+    p.add_argument("--overlay-strength", type=within("--overlay-strength", 0, 1), default=1.0, metavar="X",
                    help="0 none .. 1 full overlays (default 1), on top of --intensity")
 
 

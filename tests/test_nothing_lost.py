@@ -26,7 +26,7 @@ from mirror.models import TASK_STAMP, Registry
 from mirror.pipeline import Pipeline
 from mirror.source import read_image
 from runtime_fixtures import MEDIA, export_generator, photo
-from test_reliability import BIN, one_error, run_cli, still_clip
+from test_reliability import BIN, good_gender, one_error, run_cli, still_clip
 
 
 def frame_count(path: Path) -> int:
@@ -300,10 +300,8 @@ RAW_CARDS = {
 
 @pytest.fixture
 def bad_cards(tmp_path, models_dir) -> Path:
-    folder = tmp_path / "models"
-    folder.mkdir()
-    for ext in (".onnx", ".json"):
-        shutil.copy(models_dir / f"gender-fixture{ext}", folder)
+    """The good gender model beside an age model under each bad card."""
+    folder = good_gender(tmp_path, models_dir)
     export_generator(folder, "template", "age")
     card = json.loads((folder / "template.json").read_text())
     for name, ((path, value), _) in BAD_CARDS.items():
