@@ -10,7 +10,7 @@ from itertools import islice
 from pathlib import Path
 
 from . import __version__
-from .errors import MirrorError, Terminated, exit_code, terminate_as_interrupt
+from .errors import MirrorError, Terminated, exit_code, stopped_how, terminate_as_interrupt
 
 DESCRIPTION = """\
 A real-time magic mirror: other-gender and older/younger faces.
@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
                 # Cut short: what is complete is kept, never under the name of a complete result.
                 kept = writer.interrupted()
                 of = f" of {total}" if total else ""
-                print(f"mirror: {'terminated' if isinstance(stopped, Terminated) else 'stopped'} after "
+                print(f"mirror: {stopped_how(stopped)} after "
                       f"{frames}{of} frame(s): {kept}", file=sys.stderr)
                 return exit_code(stopped)
     # A camera has no end of its own: Ctrl-C (or SIGTERM) is its end, and the video is complete.
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mirror: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
-        print(f"mirror: {'terminated' if isinstance(e, Terminated) else 'stopped'}", file=sys.stderr)
+        print(f"mirror: {stopped_how(e)}", file=sys.stderr)
         return exit_code(e)
 
 

@@ -23,6 +23,10 @@ def exit_code(stop: KeyboardInterrupt) -> int:
     return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
 
 
+def stopped_how(stop: KeyboardInterrupt) -> str:
+    return "terminated" if isinstance(stop, Terminated) else "stopped"
+
+
 def _raise(signum, frame):
     raise Terminated()
 

@@ -26,7 +26,7 @@ from mirror.models import TASK_STAMP, Registry
 from mirror.pipeline import Pipeline
 from mirror.source import read_image
 from runtime_fixtures import MEDIA, export_generator, photo
-from test_reliability import BIN, good_gender, one_error, run_cli, still_clip
+from test_reliability import BIN, FakeCamera, good_gender, one_error, run_cli, still_clip
 
 
 def frame_count(path: Path) -> int:
@@ -158,6 +158,18 @@ def test_ctrl_c_in_a_folder_keeps_the_complete_images(tmp_path, models_dir, caps
     assert code == 130 and lines[-1].endswith(f"2 of the 3 images are in {tmp_path / 'out'}, each complete")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["astronaut.png", "biden.jpg"]
     assert read_image(tmp_path / "out" / "biden.jpg").shape == photo("biden.jpg").shape
+
+
+def test_ctrl_c_ends_a_camera_run_with_its_video_under_its_name(tmp_path, models_dir, capsys, monkeypatch):
+    """A camera has no end of its own: Ctrl-C is how a camera run ends, and its video is complete."""
+    import mirror.source
+
+    monkeypatch.setattr(mirror.source, "open_source", lambda spec: FakeCamera(10))
+    interrupt_on(4, monkeypatch)
+    out = tmp_path / "camera.avi"
+    code, lines = run_cli(capsys, "--source", "0", "--effect", "female", "--out", out, "--models", models_dir)
+    assert code == 0 and "mirror: stopped" in lines and f"3 frame(s) -> {out}" in lines[-1]
+    assert frame_count(out) == 3 and not hidden(tmp_path)
 
 
 def test_sigterm_cleans_up_and_exits_143(tmp_path, models_dir):
