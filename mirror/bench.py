@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from . import classic
-from .cli import add_models_arg, default_models
+from .cli import add_models_arg, count, default_models
 from .errors import MirrorError
 from .models import Model, Registry
 from .overlay import Overlays
@@ -44,8 +44,9 @@ CLASSIC_THREADS = 2  # the classic generator is nearly all of its pipeline's tim
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", type=Path, default=None, metavar="PATH",
                    help="video clip (default: the bundled assets/sample.mp4)")
-    p.add_argument("--frames", type=int, default=300, metavar="N", help="frames measured (default 300)")
-    p.add_argument("--warmup", type=int, default=20, metavar="N", help="frames run first, not counted (default 20)")
+    p.add_argument("--frames", type=count("--frames"), default=300, metavar="N", help="frames measured (default 300)")
+    p.add_argument("--warmup", type=count("--warmup", 0), default=20, metavar="N",
+                   help="frames run first, not counted (default 20)")
     p.add_argument("--model", default=None, metavar="NAME",
                    help="generator to time, by its card's name (default: the gender model, else the age model)")
     add_models_arg(p)
@@ -237,8 +238,6 @@ def describe(model: Model) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.frames < 1 or args.warmup < 0:
-        raise MirrorError("--frames must be at least 1 and --warmup at least 0")
     source = args.source or SAMPLE
     if not Path(source).is_file():
         raise MirrorError(f"no such clip: {source}" + ("" if args.source else " (give one with --source)"))

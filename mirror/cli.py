@@ -10,7 +10,7 @@ from itertools import islice
 from pathlib import Path
 
 from . import __version__
-from .errors import MirrorError
+from .errors import MirrorError, Terminated, exit_code, stopped_how, terminate_as_interrupt
 
 DESCRIPTION = """\
 A real-time magic mirror: other-gender and older/younger faces.
@@ -76,16 +76,30 @@ def default_models() -> Path:
     return here if here.is_dir() else Path(__file__).resolve().parents[1] / "exported_models"
 
 
-def _unit(name: str, lo: float, hi: float):
-    def parse(text: str) -> float:
+def _number(kind: type, name: str, lo: float, hi: float = float("inf")):
+    """An argparse type: a `kind` number in [lo, hi], else a usage error naming the option."""
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(text: str):
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{name} must lie in [{lo:g}, {hi:g}], got {text}")
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
+        if not lo <= value <= hi:  # NaN fails this too
+            limits = f"be at least {lo:g}" if hi == float("inf") else f"lie in [{lo:g}, {hi:g}]"
+            raise argparse.ArgumentTypeError(f"{name} must {limits}, got {text}")
         return value
     return parse
+
+
+def within(name: str, lo: float, hi: float):
+    """A number in [lo, hi]."""
+    return _number(float, name, lo, hi)
+
+
+def count(name: str, lo: int = 1):
+    """A whole number of at least `lo` (1: a count of steps, frames, faces...)."""
+    return _number(int, name, lo)
 
 
 def add_models_arg(p: argparse.ArgumentParser) -> None:
@@ -102,20 +116,20 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write the result")
     p.add_argument("--effect", choices=("female", "male", "swap"),
                    help="gender effect; swap flips each face as the attribute classifier judges it")
-    p.add_argument("--age", type=_unit("--age", -1, 1), default=0.0, metavar="VALUE",
+    p.add_argument("--age", type=within("--age", -1, 1), default=0.0, metavar="VALUE",
                    help="-1 youngest, 0 unchanged (default), +1 oldest")
-    p.add_argument("--intensity", type=_unit("--intensity", 0, 1), default=1.0, metavar="X",
+    p.add_argument("--intensity", type=within("--intensity", 0, 1), default=1.0, metavar="X",
                    help="0 original .. 1 fully generated (default 1)")
     add_models_arg(p)
-    p.add_argument("--max-faces", type=int, default=4, metavar="N", help="faces per frame at most (default 4)")
+    p.add_argument("--max-faces", type=count("--max-faces"), default=4, metavar="N", help="faces per frame at most (default 4)")
     p.add_argument("--blend", choices=("soft", "seamless"), default="soft",
                    help="soft: feathered face mask (default); seamless: cv2.seamlessClone")
-    p.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames (a camera runs until Ctrl-C)")
+    p.add_argument("--frames", type=count("--frames"), default=None, metavar="N", help="stop after N frames (a camera runs until Ctrl-C)")
     p.add_argument("--overlay", action="append", choices=(*OVERLAYS, "all"), metavar="NAME",
                    help=f"draw a landmark-anchored overlay, repeatable: {', '.join(OVERLAYS)}; all: every one "
                         "but debug. The make-up and stubble follow the gender effect, the others the age; "
                         "debug (mesh, mask, crop) needs no effect")
-    p.add_argument("--overlay-strength", type=_unit("--overlay-strength", 0, 1), default=1.0, metavar="X",
+    p.add_argument("--overlay-strength", type=within("--overlay-strength", 0, 1), default=1.0, metavar="X",
                    help="0 none .. 1 full overlays (default 1), on top of --intensity")
 
 
@@ -144,11 +158,6 @@ def run(args: argparse.Namespace) -> int:
     overlays = overlay_names(args.overlay)
     if args.effect is None and args.age == 0 and "debug" not in overlays:
         raise MirrorError("nothing to do: give --effect and/or a non-zero --age (or --overlay debug)")
-    if args.max_faces < 1 or (args.frames is not None and args.frames < 1):
-        raise MirrorError("--max-faces and --frames must be at least 1")
-    source_path = Path(args.source)
-    if source_path.exists() and args.out.resolve() == source_path.resolve():
-        raise MirrorError(f"--out {args.out} would overwrite the input")
 
     with open_source(args.source) as source:
         registry = Registry(args.models or default_models())
@@ -164,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             total = source.count if args.frames is None else min(args.frames, source.count or args.frames)
             sums, frames, changed = dict.fromkeys((*STAGES, "total"), 0.0), 0, 0
             bar = tqdm(total=total, unit="frame", desc="mirror", disable=total == 1, file=sys.stderr)
-            stopped = False
+            stopped: KeyboardInterrupt | None = None
             try:
                 # Several frames: the landmarks of the next are found while this one is translated.
                 for frame, result in stream(pipeline, islice(source, args.frames), overlapped=source.count != 1):
@@ -174,17 +183,28 @@ def run(args: argparse.Namespace) -> int:
                     for k, v in result.timings.items():
                         sums[k] += v
                     bar.update()
-            except KeyboardInterrupt:
-                stopped = True
-                print("mirror: stopped", file=sys.stderr)
+            except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+                stopped = e
             finally:
                 bar.close()
             if not frames and source.skipped:
                 raise MirrorError(f"none of the {len(source.skipped)} image(s) in {args.source} could be read "
                                   f"({source.skipped[0]})")
+            if stopped is not None and source.kind != "camera":
+                # Cut short: what is complete is kept, never under the name of a complete result.
+                kept = writer.interrupted()
+                of = f" of {total}" if total else ""
+                print(f"mirror: {stopped_how(stopped)} after "
+                      f"{frames}{of} frame(s): {kept}", file=sys.stderr)
+                return exit_code(stopped)
+    # A camera has no end of its own: Ctrl-C (or SIGTERM) is its end, and the video is complete.
+    if stopped is not None:
+        print("mirror: stopped", file=sys.stderr)
     for problem in source.skipped:
         print(f"mirror: warning: skipped: {problem}", file=sys.stderr)
-    if source.kind == "camera" and not stopped and frames < (args.frames or float("inf")):
+    for note in (*source.notes, *writer.notes):
+        print(f"mirror: warning: {note}", file=sys.stderr)
+    if source.kind == "camera" and stopped is None and frames < (args.frames or float("inf")):
         # What came before is a complete video: kept, but the run did not end as asked.
         kept = f"the {frames} before are in {args.out}" if frames else "nothing was written"
         raise MirrorError(f"camera {args.source} stopped sending frames (unplugged?); {kept}")
@@ -192,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     per_stage = ", ".join(f"{k} {v / max(frames, 1):.1f}" for k, v in sums.items())
     print(f"mirror: {frames} frame(s) -> {args.out}; {changed} face(s) changed; models on "
           f"{', '.join(providers) or '-'}; ms per frame: {per_stage}", file=sys.stderr)
-    return 0
+    return exit_code(stopped) if isinstance(stopped, Terminated) else 0
 
 
 def models(args: argparse.Namespace) -> int:
@@ -273,16 +293,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _quiet_native_logs():
             args = parser().parse_args(argv)
-            return COMMANDS[args.command][2](args)
+            if args.command == "gui":  # Qt ends on SIGTERM by itself; an exception in its loop would not
+                return gui(args)
+            with terminate_as_interrupt():
+                return COMMANDS[args.command][2](args)
     except MirrorError as e:
         print(f"mirror: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a full disk, a folder without write permission
         print(f"mirror: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("mirror: stopped", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(f"mirror: {stopped_how(e)}", file=sys.stderr)
+        return exit_code(e)
 
 
 if __name__ == "__main__":

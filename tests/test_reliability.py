@@ -74,13 +74,19 @@ class FakeCamera(Source):
 
 # -- models ----------------------------------------------------------------------------------------
 
-@pytest.fixture
-def mixed_models(tmp_path, models_dir) -> Path:
-    """The good gender model beside damaged ones of every kind the registry must refuse."""
+def good_gender(tmp_path: Path, models_dir: Path) -> Path:
+    """A model folder with the good gender model alone, for bad ones to go beside."""
     folder = tmp_path / "models"
     folder.mkdir()
     for ext in (".onnx", ".json"):
         shutil.copy(models_dir / f"gender-fixture{ext}", folder)
+    return folder
+
+
+@pytest.fixture
+def mixed_models(tmp_path, models_dir) -> Path:
+    """The good gender model beside damaged ones of every kind the registry must refuse."""
+    folder = good_gender(tmp_path, models_dir)
     good = (models_dir / "age-fixture.onnx").read_bytes()
     (folder / "truncated.onnx").write_bytes(good[: len(good) // 2])
     shutil.copy(models_dir / "age-fixture.json", folder / "truncated.json")

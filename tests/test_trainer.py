@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 import torch
 
 from mirror.errors import MirrorError
+from mirror.models import TASK_STAMP
 from trainer import checkpoint
 from trainer.cli import main
 from trainer.cyclegan import CycleGANSolver, Pair
@@ -327,6 +329,7 @@ def test_export_writes_the_card_contract(exported):
             assert card["parity"]["fp32"]["max_abs"] < 0.05  # pixels
             assert card["parity"]["int8"]["mean_abs"] < 20
         assert not isinstance(ins["image"][0], int), "the batch axis is dynamic"
+        assert sess.get_modelmeta().custom_metadata_map[TASK_STAMP] == task  # checked by the registry
     assert json.loads((exported / "age.json").read_text())["age_span_years"] == 40.0
     assert not list(exported.glob(".*")), "no work files left behind"
 
@@ -450,3 +453,45 @@ def test_checkpoint_of_another_architecture(cache, tmp_path, capsys):
     assert "of another architecture" in one_line_error(capsys, "export", run, "--out", tmp_path / "m")
     (run / "checkpoint.pt").write_bytes(b"garbage")
     assert "not a readable checkpoint" in one_line_error(capsys, "export", run, "--out", tmp_path / "m")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--kind", "attributes", "--batch", "0"], "--batch must be at least 1, got 0"),
+    (["train", "--kind", "attributes", "--every", "0"], "--every must be at least 1, got 0"),
+    (["train", "--kind", "attributes", "--steps", "0"], "--steps must be at least 1, got 0"),
+    (["train", "--kind", "attributes", "--steps", "-5"], "--steps must be at least 1, got -5"),
+    (["train", "--kind", "attributes", "--steps", "1.5"], "--steps must be a whole number, got '1.5'"),
+    (["eval", "gender", "--faces", "0"], "--faces must be at least 1, got 0"),
+    (["eval", "gender", "--faces", "-3"], "--faces must be at least 1, got -3"),
+    (["prepare", "faces", "--out", "c", "--margin", "nan"], "--margin must lie in [0, 2], got nan"),
+])
+def test_counts_that_cannot_work_are_usage_errors(tmp_path, capsys, argv, message):
+    where = ["--data", tmp_path, "--run", tmp_path / "run"] if argv[0] == "train" else (
+        ["--data", tmp_path] if argv[0] == "eval" else [])
+    assert message in one_line_error(capsys, *argv, *where)
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_that_cannot_train_is_said_before_training(cache, tmp_path, capsys):
+    n = len(FaceSet(cache, "train"))
+    assert f"--batch {n + 1} is more than the {n} training faces" in one_line_error(
+        capsys, "train", "--kind", "attributes", "--data", cache, "--run", tmp_path / "r", *TINY, "--batch", n + 1)
+    # One gender only: a warning, then the run.
+    one = tmp_path / "women"
+    shutil.copytree(cache, one)
+    rows = list(csv.DictReader(open(cache / "labels.csv")))
+    with open(one / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "female": "1"} for r in rows)
+    code, _, err = run_cli(capsys, "train", "--kind", "attributes", "--data", one, "--run", tmp_path / "w",
+                           "--steps", "1", *TINY)
+    assert code == 0 and f"mirror-train: warning: every training face in {one} is female" in err
+
+
+def test_prepare_never_writes_over_its_dataset(tmp_path, capsys):
+    utk = utk_sample(tmp_path / "utk", per_group=1)
+    labels = (utk / "labels.csv").read_bytes()
+    for out in (utk, tmp_path / "utk" / ".." / "utk"):
+        assert "is the dataset folder itself" in one_line_error(capsys, "prepare", utk, "--out", out)
+    assert (utk / "labels.csv").read_bytes() == labels and sorted(p.name for p in utk.iterdir()) == ["images", "labels.csv"]

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from mirror.align import AlignSpec
-from mirror.cli import Parser
-from mirror.errors import MirrorError
+from mirror.cli import Parser, count, within
+from mirror.errors import MirrorError, exit_code, terminate_as_interrupt
 
 
 def cmd_prepare(a) -> None:
@@ -81,10 +81,10 @@ def parser() -> argparse.ArgumentParser:
     q = sub.add_parser("prepare", help="align and cache the faces of a dataset (UTKFace, CelebA, folder per domain)")
     q.add_argument("dataset", help="dataset folder")
     q.add_argument("--out", required=True, help="cache folder to write")
-    q.add_argument("--size", type=int, default=AlignSpec.size)
-    q.add_argument("--margin", type=float, default=AlignSpec.margin)
-    q.add_argument("--val-fraction", type=float, default=0.1)
-    q.add_argument("--limit", type=int, help="only the first N images (quick tries)")
+    q.add_argument("--size", type=count("--size", 16), default=AlignSpec.size)
+    q.add_argument("--margin", type=within("--margin", 0, 2), default=AlignSpec.margin)
+    q.add_argument("--val-fraction", type=within("--val-fraction", 0, 0.9), default=0.1)
+    q.add_argument("--limit", type=count("--limit"), help="only the first N images (quick tries)")
     q.set_defaults(func=cmd_prepare)
 
     t = sub.add_parser("train", help="train a model; --resume goes on from the run's checkpoint")
@@ -96,8 +96,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=["gender", "age"])
     t.add_argument("--arch", help="generator: small, small32, resnet6, resnet9; student: unet16, unet24, unet32")
     t.add_argument("--classifier", help="frozen attribute classifier checkpoint (stargan)")
-    for name in ("steps", "batch", "seed", "d_ch", "size", "every", "log_every", "pool"):
-        t.add_argument("--" + name.replace("_", "-"), type=int)
+    # The least each count takes: 0 steps, a batch of 0 or a checkpoint every 0 steps would end in a
+    # traceback, a NaN checkpoint or a run that silently does nothing.
+    for name, least in (("steps", 1), ("batch", 1), ("seed", 0), ("d_ch", 1), ("size", 16), ("every", 1),
+                        ("log_every", 1), ("pool", 0)):
+        option = "--" + name.replace("_", "-")
+        t.add_argument(option, type=count(option, least))
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
                  "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "margin"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
@@ -108,20 +112,20 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--proto-centre", action="store_true", default=None,
                    help="age prototypes: leave the mean colour change out (the app's colour matching removes it)")
     t.add_argument("--resume", action="store_true")
-    t.add_argument("--until", type=int, help="stop at this step (the schedule still runs to --steps)")
-    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--until", type=count("--until"), help="stop at this step (the schedule still runs to --steps)")
+    t.add_argument("--threads", type=count("--threads"), default=2)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="ONNX fp32 and int8 of a run, checked and timed; ships the faster with its card")
     e.add_argument("run", help="run folder (its checkpoint.pt)")
     e.add_argument("--out", required=True, help="exported_models/NAME: writes NAME.onnx and NAME.json")
     e.add_argument("--data", help="prepared cache for calibration and checks (default: the run's own)")
-    e.add_argument("--calibration", type=int, default=64, help="validation crops that calibrate int8")
-    e.add_argument("--parity", type=int, default=32, help="validation crops that check ONNX against torch")
-    e.add_argument("--latency-runs", type=int, default=50, help="timed runs per format and thread count")
+    e.add_argument("--calibration", type=count("--calibration"), default=64, help="validation crops that calibrate int8")
+    e.add_argument("--parity", type=count("--parity"), default=32, help="validation crops that check ONNX against torch")
+    e.add_argument("--latency-runs", type=count("--latency-runs"), default=50, help="timed runs per format and thread count")
     e.add_argument("--int8-tolerance", type=float,
                    help="int8 ships only within this mean error against torch (pixels; classifier: years; default 3)")
-    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--threads", type=count("--threads"), default=2)
     e.set_defaults(func=cmd_export)
 
     s = sub.add_parser("synthesize", help="render before/after pairs with the StyleGAN teacher (resumable)")
@@ -139,7 +143,7 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("eval", help="judge an exported model with independent judges; figures go into its card")
     v.add_argument("model", help="a name in exported_models/, or the path of a .onnx with its card beside it")
     v.add_argument("--data", required=True, help="prepared cache; its validation split is judged")
-    v.add_argument("--faces", type=int, default=200, help="faces judged (per age group for age models)")
+    v.add_argument("--faces", type=count("--faces"), default=200, help="faces judged (per age group for age models)")
     v.add_argument("--sheet", help="contact sheet PNG (default: NAME_sheet.png beside the card)")
     v.set_defaults(func=cmd_eval)
     return p
@@ -149,13 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # eval records the command in the card
-        args.func(args)
+        with terminate_as_interrupt():
+            args.func(args)
     except (MirrorError, OSError) as e:  # OSError: an --out that cannot be made, a full disk
         print(f"mirror-train: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
         print("mirror-train: interrupted (the last checkpoint is intact; --resume goes on from it)", file=sys.stderr)
-        return 130
+        return exit_code(e)
     return 0
 
 

@@ -134,6 +134,9 @@ def prepare(root: Path, out: Path, spec: AlignSpec, val_fraction: float = 0.1, l
     """Aligns every face of the dataset at `root` into the cache at `out`; returns counts."""
     from mirror.landmarks import Landmarker
 
+    if out.is_dir() and os.path.samefile(out, root):
+        raise MirrorError(f"--out {out} is the dataset folder itself: its labels and images would be overwritten; "
+                          "pick another folder")
     items, dropped = read_dataset(root)
     if limit:
         items = items[:limit]

@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from mirror.errors import MirrorError
+from mirror.models import TASK_STAMP
 
 from . import checkpoint
 from .cyclegan import domain_gap
@@ -102,6 +103,17 @@ def to_onnx(module: torch.nn.Module, example: dict[str, np.ndarray], task: str, 
         torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs,
                           dynamic_axes={k: {0: "batch"} for k in inputs + outputs}, opset_version=OPSET,
                           dynamo=False, external_data=False, do_constant_folding=True)
+
+
+def stamp(path: Path, task: str) -> None:
+    """Writes the task into the graph's metadata, where the runtime checks it against the card: a
+    gender graph saved under an age model's name is refused there."""
+    import onnx
+
+    model = onnx.load(str(path))
+    entry = next((p for p in model.metadata_props if p.key == TASK_STAMP), None) or model.metadata_props.add()
+    entry.key, entry.value = TASK_STAMP, task
+    onnx.save(model, str(path))
 
 
 class Calibration:
@@ -270,6 +282,7 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
                               "load_average": round(os.getloadavg()[0], 2),  # > 0 means others were busy
                               "threads": "intra-op threads", **times, "cpu_time": cpu, "shipped": shipped}
         out.parent.mkdir(parents=True, exist_ok=True)
+        stamp(variants[shipped], task)
         os.replace(variants[shipped], out.with_suffix(".onnx"))
         write_card(out.with_suffix(".json"), card)
     finally:

@@ -5,6 +5,7 @@ training step: `AttributeSolver`, `StarGANSolver` (gender or age) and `CycleGANS
 from __future__ import annotations
 
 import json
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -75,6 +76,8 @@ class Solver:
     def __init__(self, cfg: Config, run: Path):
         self.cfg, self.run = cfg, Path(run)
         self.load()
+        if cfg.batch > len(self.data):
+            raise MirrorError(f"--batch {cfg.batch} is more than the {len(self.data)} training examples in {cfg.data}")
         self.step = 0
         self.train_time = 0.0  # seconds spent in training steps, over all sessions of the run
         torch.manual_seed(cfg.seed)  # the initial weights, too, follow from the seed alone
@@ -83,9 +86,15 @@ class Solver:
 
     # -- to override --------------------------------------------------------------------------
     def load(self) -> None:
-        self.data = FaceSet(Path(self.cfg.data), "train")
-        self.val = FaceSet(Path(self.cfg.data), "val")
-        self.size = self.cfg.size or self.data.spec.size
+        cfg = self.cfg
+        self.data = FaceSet(Path(cfg.data), "train")
+        self.val = FaceSet(Path(cfg.data), "val")
+        genders = np.unique(self.data.female[np.isfinite(self.data.female)])
+        if (cfg.kind == "attributes" or cfg.task == "gender") and len(genders) < 2 and distributed.is_main():
+            which = {0.0: "male", 1.0: "female"}.get(float(genders[0]), "?") if len(genders) else "unlabelled"
+            print(f"mirror-train: warning: every training face in {cfg.data} is {which}: a gender model "
+                  f"learns nothing of the other", file=sys.stderr)
+        self.size = cfg.size or self.data.spec.size
 
     def sample_batch(self) -> dict:
         return self.batch(0, self.val, n=min(8, len(self.val)), augment=False)

@@ -352,7 +352,11 @@ class Window(QMainWindow):
                 return
             self.statusBar().showMessage(f"Recording to {path}")
         else:
-            done = self.worker.recorder.stop()
+            try:
+                done = self.worker.recorder.stop()
+            except MirrorError as e:
+                done = None
+                self.error(f"Recording lost: {e}")
             if done:
                 self.view.toast(f"Saved {done[0].name} ({done[1]} frames)")
                 self.statusBar().showMessage(f"Recording saved to {done[0]} ({done[1]} frames)", 10000)

@@ -199,12 +199,16 @@ class Recorder:
             try:
                 self.writer.write(Frame(image, index, ""), image)
             except (MirrorError, OSError, cv2.error) as e:
-                self._close()
+                try:
+                    self._close()
+                except MirrorError as kept:  # what was recorded could not be read back either
+                    return f"Recording stopped: {e}; {kept}"
                 return f"Recording stopped: {e}"
         return None
 
     def stop(self) -> tuple[Path, int] | None:
-        """The file and its frame count, or None when nothing was recording."""
+        """The file and its frame count, or None when nothing was recording; a MirrorError when
+        the video written does not read back whole (a full disk)."""
         with self.lock:
             if self.writer is None:
                 return None
@@ -213,9 +217,9 @@ class Recorder:
             return done
 
     def _close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.close()
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
@@ -316,7 +320,10 @@ class Worker:
         self._stop_capture(wait=5.0)
         self.stopping.set()
         self.processor.join(timeout=5)
-        self.recorder.stop()
+        try:
+            self.recorder.stop()
+        except MirrorError as e:  # the window is closing: stderr is where that can still be said
+            print(f"mirror: error: {e}", file=sys.stderr)
 
     def _stop_capture(self, wait: float) -> None:
         """Stops the capture thread, waiting at most `wait` s: a camera stuck opening must not
