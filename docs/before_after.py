@@ -36,7 +36,7 @@ def main() -> None:
     a = p.parse_args()
     registry = Registry(a.models or default_models())
     columns = [(label, e) for label, e in COLUMNS
-               if not e.active or registry.get("gender" if e.gender else "age") is not None]
+               if not e.active or registry.serving("gender" if e.gender else "age") is not None]
     rows = []
     with Pipeline(registry, Settings(), video=False, max_faces=1) as pipe:
         for name in ROWS:

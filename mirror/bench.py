@@ -27,7 +27,7 @@ import numpy as np
 from . import classic
 from .cli import add_models_arg, count, default_models
 from .errors import MirrorError
-from .models import Model, Registry
+from .models import GENERATORS, Model, Registry
 from .overlay import Overlays
 from .pipeline import Overlay, Pipeline, Settings
 from .runner import stream
@@ -182,8 +182,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def pick(registry: Registry, name: str | None) -> Model:
-    """The generator to time: the one named, else the gender model, else the age model."""
-    generators = [m for m in registry.models.values() if m.task in ("gender", "age")]
+    """The generator to time: the one named, else the one the app runs for gender, else for age."""
+    generators = [m for m in registry.models.values() if m.task in GENERATORS]
     if name is not None:
         found = [m for m in generators if m.card.name == name]
         if not found:
@@ -191,7 +191,7 @@ def pick(registry: Registry, name: str | None) -> Model:
             raise MirrorError(f"no generator named {name!r} in {registry.folder} (generators: {known})")
         return found[0]
     for task in ("gender", "age"):
-        if (model := registry.get(task)) is not None:
+        if (model := registry.serving(task)) is not None:
             return model
     raise MirrorError(f"no gender or age model in {registry.folder} to time (export one with mirror-train export; "
                       f"docs/performance.md shows how to export an untrained stand-in)")
@@ -219,7 +219,7 @@ def untrained(model: Model) -> bool:
 
 
 def effect_for(model: Model) -> Effect:
-    return Effect("female") if model.task == "gender" else Effect(age=0.5)
+    return Effect("female") if "gender" in model.card.serves else Effect(age=0.5)
 
 
 def describe(model: Model) -> str:

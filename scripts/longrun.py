@@ -40,8 +40,8 @@ def rss_mb() -> float:
 def run(args: argparse.Namespace) -> dict:
     registry = Registry(args.models or default_models())
     model = pick(registry, None)
-    age = registry.get("age") is not None
-    effect = Effect("female" if model.task == "gender" else None, 0.5 if age else 0.0)
+    age = registry.serving("age") is not None
+    effect = Effect("female" if "gender" in model.card.serves else None, 0.5 if age else 0.0)
     warmup, every = args.warmup, args.every
     rss, rates, cpu, faces, changed = [], [], [], 0, 0
     with Pipeline(registry, Settings(effect), video=True) as pipeline:

@@ -70,7 +70,8 @@ def cmd_eval(a) -> None:
     from .evaluate import evaluate
 
     command = "mirror-train " + " ".join(a.argv)
-    figures = evaluate(a.model, Path(a.data), a.faces, a.sheet and Path(a.sheet), command)
+    figures = evaluate(a.model, Path(a.data), a.faces, a.sheet and Path(a.sheet), command,
+                       a.baseline and Path(a.baseline), a.renders and Path(a.renders))
     print(json.dumps(figures, indent=2))
 
 
@@ -145,6 +146,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--data", required=True, help="prepared cache; its validation split is judged")
     v.add_argument("--faces", type=count("--faces"), default=200, help="faces judged (per age group for age models)")
     v.add_argument("--sheet", help="contact sheet PNG (default: NAME_sheet.png beside the card)")
+    v.add_argument("--baseline", help="edit models: a folder with the gender.onnx and age.onnx it would replace, shown on its sheets")
+    v.add_argument("--renders", help="edit models: a synthesize folder; its held-out identities judge the student beside the teacher")
     v.set_defaults(func=cmd_eval)
     return p
 

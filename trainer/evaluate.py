@@ -119,6 +119,24 @@ class Runner:
             return {k: out[k][:, 0] for k in ("female", "age")}
         return from_unit(out["image"])
 
+    @property
+    def spec(self):
+        return self.model.spec
+
+    def shown_in(self, spec, crops: np.ndarray, points: np.ndarray, condition: np.ndarray) -> np.ndarray:
+        """`shown` for crops of another spec (a wider crop of the same faces): this model sees its
+        own crop cut from them, and its result goes back into theirs, as the runtime resamples."""
+        from mirror.align import between
+
+        there, back = between(spec, self.spec), between(self.spec, spec)
+        n = self.spec.size
+        mine = np.stack([cv2.warpAffine(c, there, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for c in crops])
+        pts = points[..., :2].astype(np.float32) @ there[:, :2].T.astype(np.float32) + there[:, 2].astype(np.float32)
+        out = [c.copy() for c in crops]
+        for o, s in zip(out, self.shown(mine, pts, condition)):
+            cv2.warpAffine(s, back, (o.shape[1], o.shape[0]), dst=o, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
+        return np.stack(out)
+
     def shown(self, crops: np.ndarray, points: np.ndarray, condition: np.ndarray) -> np.ndarray:
         """What the app shows of the face: the generated crop pasted into the input through the
         runtime's face mask with its colour matching, or through the model's alpha (the judges must
@@ -164,9 +182,12 @@ def resolve(name_or_onnx: str, models: Path = Path("exported_models")) -> tuple[
 
 
 def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | None = None,
-             command: str = "") -> dict:
+             command: str = "", baseline: Path | None = None, renders: Path | None = None) -> dict:
     """Judges the model on the validation split; writes the figures into its card and a contact
-    sheet beside it (or at `sheet`); returns the figures."""
+    sheet beside it (or at `sheet`); returns the figures. An edit model is judged on both effects
+    (a sheet each); `baseline`, a folder with the gender and age models it would replace, adds
+    their outputs to its sheets; `renders`, a synthesize folder, also judges it beside the teacher
+    on identities never trained on."""
     onnx, card_path = resolve(name_or_onnx)
     card = read_card(card_path)
     val = FaceSet(cache, "val")
@@ -175,8 +196,11 @@ def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | Non
     task = card["task"]
     sheet = Path(sheet) if sheet else card_path.with_name(f"{card_path.stem}_sheet.png")
     if task == "edit":  # one model, both effects: a sheet each
-        figures = {t: run(model, judges, val, faces, sheet.with_name(f"{sheet.stem}_{t}{sheet.suffix}"))
-                   for t, run in (("gender", gender), ("age", age))}
+        named = lambda what: sheet.with_name(f"{sheet.stem}_{what}{sheet.suffix}")  # noqa: E731
+        base = {t: Runner(*resolve(str(Path(baseline) / f"{t}.onnx"))) if baseline else None for t in ("gender", "age")}
+        figures = {t: run(model, judges, val, faces, named(t), base[t]) for t, run in (("gender", gender), ("age", age))}
+        if renders:
+            figures["renders"] = held_out(model, judges, Path(renders), named("renders"))
     else:
         figures = {"gender": gender, "age": age, "attributes": attributes}[task](model, judges, val, faces, sheet)
     figures = {"command": command, "data": str(cache), "split": "val", "judges": Judges.versions(),
@@ -186,7 +210,7 @@ def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | Non
     return figures
 
 
-def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path) -> dict:
+def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path, baseline: Runner | None = None) -> dict:
     """Each adult face to the other gender (by its label); the flip rate counts the faces whose
     input the judge gets right."""
     idx = pick((val.age >= 18) & ~np.isnan(val.female), faces)
@@ -207,11 +231,15 @@ def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path)
               "same_person": rate(same, np.ones_like(same)),
               "mean_identity_distance": round(float(np.linalg.norm(before["embedding"] - after["embedding"], axis=1).mean()), 4)}
     order = np.concatenate([np.flatnonzero(label == 0)[:SHEET_FACES // 2], np.flatnonzero(label == 1)[:SHEET_FACES // 2]])
-    write_sheet(sheet, [inputs[order], outputs[order]], ["input", "other gender"])
+    rows, labels = [inputs[order], outputs[order]], ["input", "other gender"]
+    if baseline is not None:
+        rows.insert(1, baseline.shown_in(model.spec, crops[order], val.points[idx][order], baseline.condition("gender", 1 - label[order])))
+        labels = ["input", "today's model", "student"]
+    write_sheet(sheet, rows, labels)
     return result
 
 
-def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path) -> dict:
+def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path, baseline: Runner | None = None) -> dict:
     """Adults of 18-35 and of 50+ at every slider position: the judged age shift per position
     (against the judged input), whether it rises with the slider, and whether it is the same person."""
     result, sheet_rows = {"faces_per_group": faces, "slider": list(SLIDER)}, None
@@ -237,12 +265,47 @@ def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path) ->
             "same_person": rate(same[:, moving], np.ones_like(same[:, moving])),
             "same_person_by_position": {str(a): rate(same[:, i], np.ones(len(idx), bool)) for i, a in enumerate(SLIDER)},
         }
-        half = [o[:SHEET_FACES // 2] for o in [inputs, *outs]]
+        shown = [inputs, *outs]
+        if baseline is not None:  # today's model at both ends of the slider, above the student's row
+            k = SHEET_FACES // 2
+            shown = [inputs] + [baseline.shown_in(model.spec, crops[:k], val.points[idx][:k], baseline.condition("age", a))
+                                for a in (SLIDER[0], SLIDER[-1])] + outs
+        half = [o[:SHEET_FACES // 2] for o in shown]
         sheet_rows = half if sheet_rows is None else [np.concatenate([s, h]) for s, h in zip(sheet_rows, half)]
     if sheet_rows is None:
         raise MirrorError("no validation face of 18-35 or 50+ years")
-    write_sheet(sheet, sheet_rows, ["input", *(f"a={a:+g}" for a in SLIDER)])
+    labels = [*(f"a={a:+g}" for a in SLIDER)]
+    if baseline is not None:
+        labels = [f"today a={SLIDER[0]:+g}", f"today a={SLIDER[-1]:+g}", *labels]
+    write_sheet(sheet, sheet_rows, ["input", *labels])
     return result
+
+
+def held_out(model: Runner, judges: Judges, folder: Path, sheet: Path, n: int = 400) -> dict:
+    """The student beside its teacher on identities it never trained on: for each kept edit, the
+    judges on the source, the teacher's edit and the student's output (gender flips, age shifts,
+    same person), and the mean pixel distance of student to teacher."""
+    from .pairs import PairSet
+
+    pairs = PairSet(folder, model.spec, "val")
+    idx = np.flatnonzero(pairs.forward)[:n]
+    rgb = lambda a: np.ascontiguousarray(a[..., ::-1])  # noqa: E731  (pairs are BGR)
+    src, teacher, cond = rgb(pairs.inputs[idx]), rgb(pairs.targets[idx]), pairs.conditions[idx]
+    student = model.shown(src, np.zeros((len(idx), 478, 2), np.float32), cond)
+    j = {k: judges_over(judges, v) for k, v in (("source", src), ("teacher", teacher), ("student", student))}
+    g, a = cond[:, 1] == 1, cond[:, 2] != 0
+    out = {"edits": len(idx), "identities": int(len(np.unique(pairs.ids[idx]))),
+           "student_to_teacher_mean_abs": round(float(np.abs(student.astype(float) - teacher).mean()), 2)}
+    for who in ("teacher", "student"):
+        flipped = j[who]["female"] != j["source"]["female"]
+        shift = j[who]["age"] - j["source"]["age"]
+        out[who] = {"gender_flip": rate(flipped, g),
+                    "age_shift_older": round(float(shift[a & (cond[:, 2] > 0)].mean()), 2) if (a & (cond[:, 2] > 0)).any() else None,
+                    "age_shift_younger": round(float(shift[a & (cond[:, 2] < 0)].mean()), 2) if (a & (cond[:, 2] < 0)).any() else None,
+                    "same_person": rate(same_person(j["source"]["embedding"], j[who]["embedding"]), np.ones(len(idx), bool))}
+    k = SHEET_FACES
+    write_sheet(sheet, [src[:k], teacher[:k], student[:k]], ["source", "teacher", "student"])
+    return out
 
 
 def attributes(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path) -> dict:

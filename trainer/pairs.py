@@ -30,12 +30,23 @@ def resample(image: np.ndarray, spec: AlignSpec) -> np.ndarray:
                           if spec.size < STORE.size else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
-def rendered(matrix: np.ndarray, spec: AlignSpec, side: int = RENDER) -> np.ndarray:
-    """Where the crop holds the render's own pixels (1) and not its mirrored border (0): a wide
-    crop reaches past a FFHQ render's sides."""
+def rendered(matrix: np.ndarray, side: int = RENDER) -> np.ndarray:
+    """Where the stored crop holds the render's own pixels (1) and not its mirrored border (0): a
+    wide crop reaches past a FFHQ render's sides."""
     inside = cv2.warpAffine(np.ones((side, side), np.float32), matrix, (STORE.size, STORE.size), borderValue=0)
-    k = max(3, STORE.size // 32) | 1
-    return resample(cv2.erode(inside, np.ones((k, k), np.uint8)), spec)
+    return cv2.erode(inside, np.ones((3, 3), np.uint8))
+
+
+def replicate(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Outside `valid`, the nearest valid pixel: the border the runtime's crop repeats past a
+    frame's edge (Alignment.crop), instead of the stored mirror image."""
+    _, labels = cv2.distanceTransformWithLabels((valid < 0.5).astype(np.uint8), cv2.DIST_L2, 3,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(valid >= 0.5)  # label k is the k-th valid pixel in this scan order
+    order = np.zeros(labels.max() + 1, np.int64)
+    order[labels[ys, xs]] = np.arange(len(ys))
+    nearest = order[labels]
+    return image[ys[nearest], xs[nearest]]
 
 
 def composite(source: np.ndarray, edit: np.ndarray, masks: tuple[np.ndarray, np.ndarray], valid: np.ndarray) -> np.ndarray:
@@ -54,14 +65,15 @@ def reverse(cond: np.ndarray, source_female: float) -> np.ndarray:
 
 class PairSet:
     """All kept pairs of a synthesis folder in memory, at `spec`: inputs and targets (N, S, S, 3)
-    uint8 BGR, conditions (N, 3) float32, identity index per example."""
+    uint8 BGR, conditions (N, 3) float32, identity index per example, and whether an example is a
+    teacher edit of its source (`forward`; else the way back or "no change")."""
 
     def __init__(self, folder: Path, spec: AlignSpec, split: str = "train"):
         files = sorted((Path(folder) / "pairs").glob("[0-9]*.npz"))
         if not files:
             raise MirrorError(f"{folder}: no pairs (run 'mirror-train synthesize --out {folder}' first)")
         self.spec = spec
-        inputs, targets, conds, ids = [], [], [], []
+        inputs, targets, conds, ids, forward = [], [], [], [], []
         for path in files:
             i = int(path.stem)
             if (i % HOLDOUT == HOLDOUT - 1) != (split == "val"):
@@ -69,15 +81,17 @@ class PairSet:
             with np.load(path) as f:
                 if not f["found"]:
                     continue
-                crops = [resample(c, spec) for c in f["crops"]]
-                masks = [resample(m, spec) for m in f["masks"]]
+                inside = rendered(f["matrix"])
+                crops = [resample(replicate(c, inside), spec) for c in f["crops"]]
+                masks = [resample(replicate(m, inside), spec) for m in f["masks"]]
+                valid = resample(inside, spec)
                 female = float(f["female"] > 0.5)
-                valid = rendered(f["matrix"], spec)
                 src = crops[0]
                 inputs.append(src)
                 targets.append(src)
                 conds.append(np.array([female, 1, 0], np.float32))
                 ids.append(i)
+                forward.append(False)
                 for k, cond in enumerate(f["conditions"], 1):
                     if not f["kept"][k - 1]:
                         continue
@@ -89,10 +103,11 @@ class PairSet:
                     targets += [edit, src]
                     conds += [cond, reverse(cond, female)]
                     ids += [i, i]
+                    forward += [True, False]
         if not inputs:
             raise MirrorError(f"{folder}: no kept pair in the '{split}' split yet")
         self.inputs, self.targets = np.stack(inputs), np.stack(targets)
-        self.conditions, self.ids = np.stack(conds), np.array(ids)
+        self.conditions, self.ids, self.forward = np.stack(conds), np.array(ids), np.array(forward)
 
     def __len__(self) -> int:
         return len(self.inputs)

@@ -130,7 +130,7 @@ class Panel(QWidget):
     def set_models(self, registry: Registry) -> None:
         """The models in use and where they run; which effects have no model."""
         missing = [effect for effect, task in (("gender", "gender"), ("age", "age"), ("swap", "attributes"))
-                   if registry.get(task) is None]
+                   if registry.serving(task) is None]
         where = registry.folder or "the model folder"
         self.model_note.setText(f"No model for {', '.join(missing)} in {where}: "
                                 f"{'those effects are' if len(missing) > 1 else 'that effect is'} off."

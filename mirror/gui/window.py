@@ -121,7 +121,7 @@ class Window(QMainWindow):
     def _limit_to_models(self) -> None:
         """Effects without their model are greyed out, so the app runs as a plain mirror until
         models are exported."""
-        get = self.registry.get
+        get = self.registry.serving  # an edit model serves gender and age
         self.can = {"female": get("gender") is not None, "male": get("gender") is not None,
                     "swap": get("gender") is not None and get("attributes") is not None,
                     "age": get("age") is not None}
