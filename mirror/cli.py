@@ -93,6 +93,18 @@ def add_models_arg(p: argparse.ArgumentParser) -> None:
                    help="folder of exported models (default: ./exported_models, else the checkout's)")
 
 
+def add_effect_args(p: argparse.ArgumentParser, gui: bool = False) -> None:
+    """The effect options, for `run` and, as the start state, for the GUI (whose defaults are
+    None: keep what was remembered)."""
+    keep = " (default: as last time)" if gui else ""
+    p.add_argument("--effect", choices=("female", "male", "swap"),
+                   help="gender effect; swap flips each face as the attribute classifier judges it")
+    p.add_argument("--age", type=_unit("--age", -1, 1), default=None if gui else 0.0, metavar="VALUE",
+                   help=f"-1 youngest, 0 unchanged{keep or ' (default)'}, +1 oldest")
+    p.add_argument("--intensity", type=_unit("--intensity", 0, 1), default=None if gui else 1.0, metavar="X",
+                   help=f"0 original .. 1 fully generated{keep or ' (default 1)'}")
+
+
 def add_run_args(p: argparse.ArgumentParser) -> None:
     # Not at the top: OpenCV reads its log level when it loads, after `main` has set it.
     from .overlay import OVERLAYS
@@ -100,12 +112,7 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, metavar="PATH|INDEX",
                    help="camera index (0), video file, image file or folder of images")
     p.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write the result")
-    p.add_argument("--effect", choices=("female", "male", "swap"),
-                   help="gender effect; swap flips each face as the attribute classifier judges it")
-    p.add_argument("--age", type=_unit("--age", -1, 1), default=0.0, metavar="VALUE",
-                   help="-1 youngest, 0 unchanged (default), +1 oldest")
-    p.add_argument("--intensity", type=_unit("--intensity", 0, 1), default=1.0, metavar="X",
-                   help="0 original .. 1 fully generated (default 1)")
+    add_effect_args(p)
     add_models_arg(p)
     p.add_argument("--max-faces", type=int, default=4, metavar="N", help="faces per frame at most (default 4)")
     p.add_argument("--blend", choices=("soft", "seamless"), default="soft",
@@ -139,7 +146,6 @@ def run(args: argparse.Namespace) -> int:
     from .runner import stream
     from .source import open_source
     from .translate import Effect
-
     effect = Effect(args.effect, args.age, args.intensity)
     overlays = overlay_names(args.overlay)
     if args.effect is None and args.age == 0 and "debug" not in overlays:

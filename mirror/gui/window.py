@@ -246,7 +246,8 @@ class Window(QMainWindow):
         if not choice.camera and choice != sources.sample():
             self.last_file = choice
         self.choice = choice
-        self.prefs.source = choice.spec
+        # Absolute: a path relative to today's folder would open another file, or none, next time.
+        self.prefs.source = choice.spec if choice.camera else str(Path(choice.spec).resolve())
         self._fill_sources()
         self.view.hide_banner()
         self.view.placeholder = f"Opening {choice.label}…"
