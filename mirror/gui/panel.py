@@ -90,6 +90,7 @@ class Panel(QWidget):
 
         box.addWidget(heading("Capture"))
         box.addLayout(_row(button(actions.snapshot), button(actions.record, "record"), button(actions.fullscreen)))
+        box.addWidget(button(actions.virtual_camera, "toggle"))
         self.folder = _caption("", "note")
         folder_button = button(actions.folder)
         folder_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
