@@ -19,6 +19,7 @@ from .align import Alignment, AlignSpec
 from .errors import MirrorError
 from .landmarks import Face, Landmarker
 from .models import Registry
+from .stabilise import Stabiliser
 from .translate import Effect, Translator
 
 STAGES = ("landmarks", "align", "translate", "blend", "overlay")
@@ -92,6 +93,7 @@ class Pipeline:
         self.video = video
         self.landmarker = landmarker or Landmarker(max_faces=max_faces, video=video, smooth=smooth, fps=fps)
         self.overlays: list[Overlay] = []
+        self.stabiliser = Stabiliser() if video else None  # a still face's change held still
         blend.warm_up()
 
     def __call__(self, frame: np.ndarray, copy: bool = True) -> Result:
@@ -142,6 +144,8 @@ class Pipeline:
         clock = _Clock(timings)
         if not self.video or work.new_scene:
             self.translator.reset()
+            if self.stabiliser:
+                self.stabiliser.reset()
         if todo:
             generated = self.translator(work.crops, work.spec, effect, [r.face.track for r in todo])
             if self.translator.last_female is not None:
@@ -149,6 +153,10 @@ class Pipeline:
                     r.female = float(p)
             for r in todo:
                 r.target = self.translator.target(effect, r.face.track)
+            if self.stabiliser:
+                generated = self.stabiliser(work.crops, generated, [r.alignment.matrix for r in todo],
+                                            [r.face.track for r in todo],
+                                            [(effect.gender, effect.age, effect.intensity, r.target) for r in todo])
             clock("translate")
             for r, crop, gen, mask in zip(todo, work.crops, generated, work.masks):
                 blend.paste(image, r.alignment, r.box, crop, gen, mask, settings.blend, settings.colour)
@@ -166,8 +174,10 @@ class Pipeline:
         return result
 
     def reset(self) -> None:
-        """A new scene: forget tracks and per-face votes."""
+        """A new scene: forget tracks, per-face votes and changes."""
         self.translator.reset()
+        if self.stabiliser:
+            self.stabiliser.reset()
         if self.landmarker.tracker is not None:
             self.landmarker.tracker.tracks.clear()
 
