@@ -14,7 +14,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import blend
+from . import blend, occlusion
 from .align import Alignment, AlignSpec
 from .errors import MirrorError
 from .landmarks import Face, Landmarker
@@ -134,6 +134,7 @@ class Pipeline:
         todo = [r for r in results if r.box is not None] if effect.active else []
         crops = np.stack([r.alignment.crop(image) for r in todo]) if todo else None
         masks = [blend.face_mask(r.alignment.to_crop(r.face.points), spec.size) for r in todo]
+        masks = occlusion.masks(crops, [r.alignment.to_crop(r.face.points) for r in todo], masks)  # not on a cover
         clock("align")
         return Work(frame, image, bgr, settings, spec, results, todo, crops, masks, timings,
                     (time.perf_counter() - t0) * 1000, new_scene)
