@@ -36,7 +36,7 @@ def covered(lab: np.ndarray, skin: np.ndarray) -> np.ndarray:
     return np.maximum(grey * apart, _ramp(-dl, 60.0, 75.0)) * flat(lab[..., 0])
 
 
-def flat(lightness: np.ndarray, size: int = 5) -> np.ndarray:
+def flat(lightness: np.ndarray, size: int = 3) -> np.ndarray:
     """Per pixel 0..1: how untextured its neighbourhood is (the spread of L over size x size):
     a bar or a phone is flat, a beard, brows or lashes are not."""
     mean = cv2.blur(lightness, (size, size))
@@ -47,15 +47,16 @@ def flat(lightness: np.ndarray, size: int = 5) -> np.ndarray:
 def uncovered(crop: np.ndarray, points: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The blend `mask` (crop space, float 0..1) without what covers the face: flat pixels far
     less coloured than the cheeks, so that the generator's change (lip colour above all) stays off
-    a bar or a phone. `points`: the face's landmarks in the crop."""
+    a bar or a phone. `points`: the face's landmarks in the crop. Worked out at half the crop's
+    size (a cover is no finer than that), a quarter of the cost."""
     n = crop.shape[0]
-    px = np.clip(np.round(points[CHEEKS, :2]).astype(int), 0, n - 1)
-    lab = cv2.cvtColor(crop.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2Lab)
+    half = cv2.resize(crop, (n // 2, n // 2), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(half.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2Lab)
+    px = np.clip(np.round(points[CHEEKS, :2] / 2).astype(int), 0, n // 2 - 1)
     skin = np.median(lab[px[:, 1], px[:, 0]], axis=0)
-    cover = covered(lab, skin)
     # Over the cover's edge too (not flat there), then softly.
-    cover = cv2.GaussianBlur(cv2.dilate(cover, np.ones((5, 5), np.uint8)), (0, 0), 1.5)
-    return mask * (1.0 - cover)
+    cover = cv2.GaussianBlur(cv2.dilate(covered(lab, skin), np.ones((3, 3), np.uint8)), (0, 0), 0.75)
+    return mask * (1.0 - cv2.resize(cover, (n, n), interpolation=cv2.INTER_LINEAR))
 
 
 def masks(crops: np.ndarray | None, points: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:

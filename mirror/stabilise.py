@@ -25,7 +25,7 @@ import numpy as np
 @dataclass
 class _Last:
     matrix: np.ndarray  # the crop's frame-to-crop matrix
-    crop: np.ndarray  # float32, blurred: what the per-pixel gate compares
+    crop: np.ndarray  # uint8, blurred: what the per-pixel gate compares
     change: np.ndarray  # float32 (S, S, 3), the stabilised change
     key: Hashable
 
@@ -46,15 +46,15 @@ class Stabiliser:
         seen = {}
         for i, (crop, track, m, key) in enumerate(zip(crops, tracks, matrices, keys)):
             change = generated[i] - crop
-            smooth = cv2.GaussianBlur(crop.astype(np.float32), (0, 0), 1.0)
+            smooth = cv2.GaussianBlur(crop, (0, 0), 1.0)
             last = self.last.get(track)
             if last is not None and last.key == key and last.change.shape == change.shape:
-                moved = shift(last.matrix, m, crop.shape[0])
-                w = self.keep * max(0.0, 1.0 - moved / self.still_px)
+                w = self.keep * max(0.0, 1.0 - shift(last.matrix, m, crop.shape[0]) / self.still_px)
                 if w > 0:
-                    differ = np.abs(smooth - last.crop).max(axis=2, keepdims=True)
-                    w = w * np.clip(1.0 - differ / self.noise, 0.0, 1.0)
-                    change = w * last.change + (1 - w) * change
+                    differ = cv2.cvtColor(cv2.absdiff(smooth, last.crop), cv2.COLOR_BGR2GRAY)
+                    hold = 255 - cv2.convertScaleAbs(differ, alpha=255 / self.noise)  # 255 still .. 0 changed
+                    hold = hold.astype(np.float32)[..., None] * np.float32(w / 255)
+                    change += hold * (last.change - change)
                     out[i] = np.clip(crop + change, 0, 255)
             seen[track] = _Last(m, smooth, change, key)
         self.last = seen  # a face not in this frame starts afresh when it comes back
