@@ -108,8 +108,8 @@ def test_detector_runs_only_to_find_faces():
         asked, process = [], lm.mesh.process
         lm.mesh.process = lambda data: asked.append(data["detect"]) or process(data)
         counts = [len(lm(one if i < 13 else two)) for i in range(35)]
-    assert [i for i, d in enumerate(asked) if d] == [0, 10, 20, 30]
-    assert counts[:13] == [1] * 13 and counts[21:] == [2] * 14, counts  # the newcomer, at the next look
+    assert [i for i, d in enumerate(asked) if d] == [0, 5, 10, 15, 20, 25, 30]
+    assert counts[:13] == [1] * 13 and counts[15:] == [2] * 20, counts  # the newcomer, at the next look
 
 
 def test_tracking_graph_gives_mediapipes_landmarks(monkeypatch):
