@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
+import socket
 import sys
 
 # As pyproject.toml's requires-python: mediapipe 0.10.21 has wheels for these only.
@@ -38,7 +40,8 @@ def python_problem(version: tuple[int, ...] = tuple(sys.version_info)) -> str | 
             f"use Python {names}: make PYTHON=python3.12")
 
 
-def display_problem(env: dict | None = None, platform: str = sys.platform, load=ctypes.CDLL) -> str | None:
+def display_problem(env: dict | None = None, platform: str = sys.platform, load=ctypes.CDLL,
+                    answers=None) -> str | None:
     """Why the GUI cannot open a window here, or None. Only Linux (and the BSDs) need an X11 or
     Wayland display; QT_QPA_PLATFORM set (offscreen, vnc, ...) is the user's own choice."""
     env = os.environ if env is None else env
@@ -49,11 +52,33 @@ def display_problem(env: dict | None = None, platform: str = sys.platform, load=
                 f"server, WSL without WSLg); {HEADLESS}")
     if env.get("WAYLAND_DISPLAY"):
         return None  # Qt picks its Wayland plugin, which needs none of the xcb libraries
+    if not (answers or x_server_answers)(env["DISPLAY"]):
+        return f"the GUI needs a display and no X server answers at DISPLAY={env['DISPLAY']}; {HEADLESS}"
     missing = [name for name in XCB_LIBS if not _loads(load, name)]
     if missing:
         return (f"the GUI needs Qt's X11 (xcb) libraries: {', '.join(missing)} missing (Debian/Ubuntu: "
                 f"sudo apt-get install {' '.join(XCB_LIBS[m] for m in missing)}); {HEADLESS}")
     return None
+
+
+def x_server_answers(display: str, timeout: float = 1.0) -> bool:
+    """Whether an X server takes connections at `display` (":0", "unix:1", "host:10.0"): its
+    socket, in the file system or Linux's abstract namespace, or TCP port 6000 + n."""
+    found = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?|([^:/]+):(\d+)(?:\.\d+)?", display)
+    if not found:
+        return True  # a form we do not know (launchd's on macOS, ...): let Qt try
+    local, host, remote = found.groups()
+    targets = ([(socket.AF_UNIX, f"/tmp/.X11-unix/X{local}"), (socket.AF_UNIX, f"\0/tmp/.X11-unix/X{local}")]
+               if local is not None else [(socket.AF_INET, (host, 6000 + int(remote)))])
+    for family, address in targets:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            try:
+                s.connect(address)
+                return True
+            except OSError:
+                continue
+    return False
 
 
 def _loads(load, name: str) -> bool:

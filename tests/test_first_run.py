@@ -47,12 +47,27 @@ def test_missing_xcb_libraries_are_named_with_their_packages():
         if name not in present:
             raise OSError(f"{name}: cannot open shared object file")
 
-    problem = preflight.display_problem({"DISPLAY": ":0"}, "linux", load)
+    up = lambda display: True  # noqa: E731 - an X server answers
+    problem = preflight.display_problem({"DISPLAY": ":0"}, "linux", load, up)
     assert "libxcb-icccm.so.4, libxcb-keysyms.so.1 missing" in problem
     assert "sudo apt-get install libxcb-icccm4 libxcb-keysyms1" in problem
-    assert preflight.display_problem({"DISPLAY": ":0"}, "linux", lambda name: None) is None
+    assert preflight.display_problem({"DISPLAY": ":0"}, "linux", lambda name: None, up) is None
     assert preflight.display_problem({}, "darwin", load) is None
     assert preflight.display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux", load) is None
+
+
+def test_a_display_without_an_x_server_is_named():
+    """DISPLAY set to a display nobody serves (a closed SSH tunnel, a stopped Xvfb) aborted Qt;
+    a listening socket in Linux's abstract namespace stands in for a live server."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind("\0/tmp/.X11-unix/X4243")
+        server.listen(1)
+        assert preflight.x_server_answers(":4243") and preflight.x_server_answers("unix:4243.0")
+    assert not preflight.x_server_answers(":4243")
+    problem = preflight.display_problem({"DISPLAY": ":4243"}, "linux", lambda name: None)
+    assert problem.startswith("the GUI needs a display and no X server answers at DISPLAY=:4243")
 
 
 def test_opencvs_qt_plugin_path_is_dropped(tmp_path):
