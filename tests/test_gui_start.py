@@ -34,12 +34,13 @@ def test_effect_options_without_out_start_the_gui(qapp, models_dir, clip, tmp_pa
     assert (prefs.gender, prefs.age, prefs.landmarks) == ("female", 0.3, True)
 
 
-def test_reset_settings_forgets_a_gone_file_and_the_effect(qapp, models_dir, clip, tmp_path):  # noqa: F811
+def test_reset_settings_forgets_a_gone_file_and_the_effect(qapp, models_dir, clip, tmp_path, capsys):  # noqa: F811
     ini = tmp_path / "s.ini"
     old = QSettings(str(ini), QSettings.Format.IniFormat)
     settings.save(old, settings.Prefs(gender="male", age=-0.5, source=str(tmp_path / "gone.mp4"), folder="/elsewhere"))
     del old
     assert launch(models_dir, clip, ini, tmp_path, "--reset-settings") == 0
+    assert f"mirror: settings reset ({ini})" in capsys.readouterr().err
     prefs = settings.load(QSettings(str(ini), QSettings.Format.IniFormat))
     assert (prefs.gender, prefs.age, prefs.folder) == (None, 0.0, "")
     assert prefs.source == str(clip.resolve()), "remembered as an absolute path"

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     store = QSettings(str(args.settings), QSettings.Format.IniFormat) if args.settings else QSettings()
     if args.reset_settings:
         store.clear()
+        print(f"mirror: settings reset ({store.fileName()})", file=sys.stderr)
     for key, value in start_state(args).items():  # read by the window as if remembered
         store.setValue(key, value)
     window = Window(registry, store, sources.from_spec(args.source) if args.source else None)
