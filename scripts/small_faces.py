@@ -2,14 +2,15 @@
 
 For each test photo and frame size, clips are built at decreasing face size (the face's landmark
 box, brow to chin, as a fraction of the frame height): the photo walks in from the frame's edge to
-its centre over `--frames` frames (synthetic motion). A face is "picked up" when the video
-landmarker (`mirror/landmarks.py`, as the pipeline runs it) finds it in the clip; "kept" is the
-smallest size to which a face found at 30% stays tracked when the clip shrinks it frame by frame;
+its centre over `--frames` frames (synthetic motion). A face is "picked up" when the real pipeline
+(video mode, the shipped gender model, "to female") changes it somewhere in the clip; "kept" is the
+smallest size to which a face found at 30% stays changed when the clip shrinks it frame by frame;
 "still" runs the still-image path on the centred frame. Both video detectors are measured: the
-full-range one (now) and MediaPipe's short-range one (before), with the landmarks' milliseconds on
-detection frames and on tracking frames (the machine may be busy: compare within one run).
+full-range one (now) and MediaPipe's short-range one (before), with the landmark stage's
+milliseconds on detection frames and on tracking frames (the machine may be busy: compare within
+one run).
 
-    python scripts/small_faces.py [--frames 20] [--photos astronaut.png obama.jpg biden.jpg]
+    python scripts/small_faces.py [--frames 20] [--photos astronaut.png obama.jpg biden.jpg] [--models DIR]
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +25,25 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import face_box, photo, placed  # noqa: E402
 
+from mirror.cli import default_models  # noqa: E402
 from mirror.landmarks import Landmarker  # noqa: E402
+from mirror.models import Registry  # noqa: E402
+from mirror.pipeline import Pipeline, Settings  # noqa: E402
+from mirror.translate import Effect  # noqa: E402
 
 SIZES = ((640, 480), (1280, 720))
 HEIGHTS = (0.30, 0.25, 0.20, 0.17, 0.14, 0.12, 0.10, 0.09, 0.08, 0.07, 0.06, 0.05, 0.04, 0.03)
 
 
-def video(full_range: bool) -> Landmarker:
+def video(registry: Registry, full_range: bool) -> Pipeline:
     Landmarker.FULL_RANGE = full_range
-    return Landmarker(max_faces=4, video=True)
+    return Pipeline(registry, Settings(Effect("female")), video=True)
+
+
+def changed(pipeline: Pipeline, frame) -> tuple[bool, float]:
+    """Whether a face was changed, and the landmark stage's milliseconds."""
+    result = pipeline(frame)
+    return any(r.changed for r in result.faces), result.timings["landmarks"]
 
 
 def walk_in(image, box, height, size, frames):
@@ -43,31 +53,28 @@ def walk_in(image, box, height, size, frames):
         yield placed(image, box, height, size, (x, 0.5))
 
 
-def picked_up(image, box, size, full_range, frames, ms):
+def picked_up(registry, image, box, size, full_range, frames, ms):
     found = []
     for height in HEIGHTS:
-        with video(full_range) as lm:
+        with video(registry, full_range) as pipeline:
             for frame in walk_in(image, box, height, size, frames):
-                t = time.perf_counter()
-                faces = lm(frame)
-                if not faces:  # the detector ran on the whole frame and found nothing
-                    ms["detect"].append((time.perf_counter() - t) * 1000)
+                hit, took = changed(pipeline, frame)
+                if not hit:  # the detector ran on the whole frame and found nothing
+                    ms["detect"].append(took)
                     continue
                 found.append(height)
                 for _ in range(Landmarker.DETECT_EVERY - 1):  # tracking frames, no detector
-                    t = time.perf_counter()
-                    lm(frame)
-                    ms["track"].append((time.perf_counter() - t) * 1000)
+                    ms["track"].append(changed(pipeline, frame)[1])
                 break
     return min(found, default=None)
 
 
-def kept(image, box, size, full_range, frames):
-    """The face found at 30% and shrunk to 2% over `frames` * 3 frames: the last size tracked."""
+def kept(registry, image, box, size, full_range, frames):
+    """The face found at 30% and shrunk to 2% over `frames` * 3 frames: the last size changed."""
     last = None
-    with video(full_range) as lm:
+    with video(registry, full_range) as pipeline:
         for height in np.geomspace(0.30, 0.02, frames * 3):
-            if lm(placed(image, box, height, size, (0.5, 0.5))):
+            if changed(pipeline, placed(image, box, height, size, (0.5, 0.5)))[0]:
                 last = round(float(height), 3)
             elif last is not None:
                 break
@@ -83,7 +90,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=20)
     p.add_argument("--photos", nargs="+", default=["astronaut.png", "obama.jpg", "biden.jpg"])
+    p.add_argument("--models", type=Path, default=None)
     args = p.parse_args()
+    registry = Registry(args.models or default_models())
     rows = []
     for name in args.photos:
         image = photo(name)
@@ -93,8 +102,8 @@ def main() -> None:
             for full_range, label in ((False, "short-range (before)"), (True, "full-range (now)")):
                 ms = {"detect": [], "track": []}
                 row[label] = {
-                    "picked up": picked_up(image, box, size, full_range, args.frames, ms),
-                    "kept down to": kept(image, box, size, full_range, args.frames),
+                    "picked up": picked_up(registry, image, box, size, full_range, args.frames, ms),
+                    "kept down to": kept(registry, image, box, size, full_range, args.frames),
                     "ms detect frame": round(float(np.median(ms["detect"] or [0])), 1),
                     "ms track frame": round(float(np.median(ms["track"] or [0])), 1),
                 }
