@@ -79,6 +79,12 @@ def test_opencvs_qt_plugin_path_is_dropped(tmp_path):
     mine = {"QT_QPA_PLATFORM_PLUGIN_PATH": "/opt/qt6/plugins"}
     preflight.own_qt_plugins(mine)
     assert mine == {"QT_QPA_PLATFORM_PLUGIN_PATH": "/opt/qt6/plugins"}
+    # The installed OpenCV, imported in a fresh interpreter.
+    done = run_python("-c", "import os, cv2; from mirror.preflight import own_qt_plugins; "
+                            "before = os.environ.get('QT_QPA_PLATFORM_PLUGIN_PATH'); own_qt_plugins(); "
+                            "print(before, os.environ.get('QT_QPA_PLATFORM_PLUGIN_PATH'))")
+    before, after = done.stdout.split()
+    assert after == "None" and (before == "None" or f"cv2{os.sep}qt" in before)
 
 
 def test_supported_pythons_are_pyprojects():
