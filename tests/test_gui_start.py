@@ -52,3 +52,33 @@ def test_model_readout_says_what_tells_models_apart(models_dir):
         "gender": "int8, 128 px", "age": "int8, 128 px", "attributes": "int8, 128 px"}
     fixture = Registry(models_dir).get("gender")
     assert model_line(fixture.card) == "gender-fixture, fp32, 128 px"
+
+
+def test_pressing_swap_again_decides_each_face_afresh(qapp, registry, clip, tmp_path, monkeypatch):  # noqa: F811
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    import mirror.gui.worker as worker
+    from mirror.gui.sources import Choice
+    from mirror.gui.window import Window
+    from test_gui import next_frames
+
+    pipelines = []
+    back = worker.Pipeline.back
+    monkeypatch.setattr(worker.Pipeline, "back", lambda self, work: pipelines.append(self) or back(self, work))
+    store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    w = Window(registry, store, Choice("clip", str(clip), loop=True), cameras=[])
+    w.show()
+    try:
+        w.set_gender("swap")
+        next_frames(w, 25, lambda shown: shown.prefs.gender == "swap" and shown.faces)
+        votes = pipelines[-1].translator.votes
+        (first,) = votes.values()
+        assert first.n >= 20, "decided"
+        QTest.keyClick(w, Qt.Key.Key_W)
+        next_frames(w, 3)
+        (again,) = votes.values()
+        assert again is not first and again.n < first.n
+        assert "again" in w.statusBar().currentMessage()
+    finally:
+        w.close()

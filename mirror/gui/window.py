@@ -193,6 +193,9 @@ class Window(QMainWindow):
     def set_gender(self, gender: str | None) -> None:
         if gender is not None and not self.can[gender]:
             return
+        if gender == "swap" == self.prefs.gender:  # asked again: each face's direction afresh
+            self.worker.revote.set()
+            self.statusBar().showMessage("Swap: deciding each face's direction again", 5000)
         self.actions.gender(gender).setChecked(True)
         self._set(gender=gender)
 

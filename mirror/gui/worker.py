@@ -280,6 +280,7 @@ class Worker:
         self.queue = DropOldest(1)
         self.recorder = Recorder()
         self.camera: VirtualCamera | None = None  # the virtual webcam, while on
+        self.revote = threading.Event()  # swap asked for again: the faces' votes start afresh
         self.capture: Capture | None = None
         self.opened = 0  # counts source openings: what an older one still sends is dropped
         self.scene = 0  # the opening stage one's tracks come from
@@ -394,6 +395,9 @@ class Worker:
         # The landmarks go last, on top of any make-up, so they stay visible.
         pipeline.overlays = (extras if prefs.overlays else []) + ([self.marks] if prefs.landmarks and self.marks else [])
         after, faces, timings, error = before, [], {}, fronted.error
+        if self.revote.is_set():  # here: the votes are stage two's
+            self.revote.clear()
+            pipeline.translator.votes.clear()
         if fronted.work is not None:
             try:
                 result = pipeline.back(fronted.work)
