@@ -2,15 +2,20 @@
 #   make run    the app (camera if there is one, else the bundled sample clip); ARGS="..." passes options
 #   make test   the test suite
 VENV ?= .venv
+PYTHON ?= python3
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q --disable-pip-version-check
 
+# The Python is checked before .venv is made (mediapipe has wheels for 3.10-3.12 only), and a
+# .venv whose set-up fails is removed: the next `make` starts clean instead of failing again.
 $(VENV)/bin/python:
-	python3 -m venv $(VENV)
+	@$(PYTHON) -m mirror.preflight python
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
 # The app needs only the runtime: onnxruntime (CPU) and no torch.
 $(VENV)/.app: pyproject.toml | $(VENV)/bin/python
-	$(PIP) -e ".[cpu]"
+	@$(PY) -m mirror.preflight python || { rm -rf $(VENV); exit 1; }
+	$(PIP) -e ".[cpu]" || { rm -rf $(VENV); echo "mirror: error: installing into $(VENV) failed (above); it was removed" >&2; exit 1; }
 	touch $@
 
 # Tests also train and export (torch, CPU wheel) and judge with independent models, whose pins

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from itertools import islice
 from pathlib import Path
 
@@ -107,19 +107,26 @@ def add_models_arg(p: argparse.ArgumentParser) -> None:
                    help="folder of exported models (default: ./exported_models, else the checkout's)")
 
 
+def add_effect_args(p: argparse.ArgumentParser, gui: bool = False) -> None:
+    """The effect options, for `run` and, as the start state, for the GUI (whose defaults are
+    None: keep what was remembered)."""
+    keep = " (default: as last time)" if gui else ""
+    p.add_argument("--effect", choices=("female", "male", "swap"),
+                   help="gender effect; swap flips each face as the attribute classifier judges it")
+    p.add_argument("--age", type=within("--age", -1, 1), default=None if gui else 0.0, metavar="VALUE",
+                   help=f"-1 youngest, 0 unchanged{keep or ' (default)'}, +1 oldest")
+    p.add_argument("--intensity", type=within("--intensity", 0, 1), default=None if gui else 1.0, metavar="X",
+                   help=f"0 original .. 1 fully generated{keep or ' (default 1)'}")
+
+
 def add_run_args(p: argparse.ArgumentParser) -> None:
     # Not at the top: OpenCV reads its log level when it loads, after `main` has set it.
     from .overlay import OVERLAYS
 
     p.add_argument("--source", required=True, metavar="PATH|INDEX",
                    help="camera index (0), video file, image file or folder of images")
-    p.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write the result")
-    p.add_argument("--effect", choices=("female", "male", "swap"),
-                   help="gender effect; swap flips each face as the attribute classifier judges it")
-    p.add_argument("--age", type=within("--age", -1, 1), default=0.0, metavar="VALUE",
-                   help="-1 youngest, 0 unchanged (default), +1 oldest")
-    p.add_argument("--intensity", type=within("--intensity", 0, 1), default=1.0, metavar="X",
-                   help="0 original .. 1 fully generated (default 1)")
+    p.add_argument("--out", type=Path, metavar="PATH", help="where to write the result")
+    add_effect_args(p)
     add_models_arg(p)
     p.add_argument("--max-faces", type=count("--max-faces"), default=4, metavar="N", help="faces per frame at most (default 4)")
     p.add_argument("--blend", choices=("soft", "seamless"), default="soft",
@@ -131,6 +138,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                         "debug (mesh, mask, crop) needs no effect")
     p.add_argument("--overlay-strength", type=within("--overlay-strength", 0, 1), default=1.0, metavar="X",
                    help="0 none .. 1 full overlays (default 1), on top of --intensity")
+    from .vcam import add_args as add_vcam_args
+
+    add_vcam_args(p)
 
 
 def overlay_names(chosen: list[str] | None) -> set[str]:
@@ -153,7 +163,10 @@ def run(args: argparse.Namespace) -> int:
     from .runner import stream
     from .source import open_source
     from .translate import Effect
+    from .vcam import for_run as virtual_camera
 
+    if args.out is None and not args.virtual_camera:
+        raise MirrorError("give --out PATH, --virtual-camera, or both")
     effect = Effect(args.effect, args.age, args.intensity)
     overlays = overlay_names(args.overlay)
     if args.effect is None and args.age == 0 and "debug" not in overlays:
@@ -164,8 +177,10 @@ def run(args: argparse.Namespace) -> int:
         for problem in registry.problems:
             print(f"mirror: warning: {problem}", file=sys.stderr)
         video = source.kind in ("video", "camera")
+        camera = virtual_camera(args, source.fps, lambda w: print(f"mirror: warning: {w}", file=sys.stderr))
         # The writer first: a bad --out is said before the models and MediaPipe start.
-        with open_writer(args.out, source) as writer, Pipeline(
+        with open_writer(args.out, source) if args.out else nullcontext() as writer, \
+                camera or nullcontext(), Pipeline(
                 registry, Settings(effect, args.blend), video=video, max_faces=args.max_faces,
                 fps=source.fps) as pipeline:
             if overlays:
@@ -177,7 +192,10 @@ def run(args: argparse.Namespace) -> int:
             try:
                 # Several frames: the landmarks of the next are found while this one is translated.
                 for frame, result in stream(pipeline, islice(source, args.frames), overlapped=source.count != 1):
-                    writer.write(frame, result.image)
+                    if writer:
+                        writer.write(frame, result.image)
+                    if camera:
+                        camera.send(result.image)
                     frames += 1
                     changed += sum(f.changed for f in result.faces)
                     for k, v in result.timings.items():
@@ -206,11 +224,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"mirror: warning: {note}", file=sys.stderr)
     if source.kind == "camera" and stopped is None and frames < (args.frames or float("inf")):
         # What came before is a complete video: kept, but the run did not end as asked.
-        kept = f"the {frames} before are in {args.out}" if frames else "nothing was written"
+        kept = f"the {frames} before are in {args.out}" if frames and args.out else f"{frames} frame(s) were sent"
         raise MirrorError(f"camera {args.source} stopped sending frames (unplugged?); {kept}")
     providers = sorted({m.provider for m in registry.models.values()})
     per_stage = ", ".join(f"{k} {v / max(frames, 1):.1f}" for k, v in sums.items())
-    print(f"mirror: {frames} frame(s) -> {args.out}; {changed} face(s) changed; models on "
+    out = " and ".join([*([str(args.out)] if args.out else []), *([camera.device] if camera else [])])
+    print(f"mirror: {frames} frame(s) -> {out}; {changed} face(s) changed; models on "
           f"{', '.join(providers) or '-'}; ms per frame: {per_stage}", file=sys.stderr)
     return exit_code(stopped) if isinstance(stopped, Terminated) else 0
 
@@ -270,7 +289,7 @@ def route(argv: list[str]) -> list[str]:
     """The command a command line means: none given, `run` when it names an --out, else the GUI."""
     if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help", "--version")):
         return argv
-    headless = any(a == "--out" or a.startswith("--out=") for a in argv)
+    headless = any(a in ("--out", "--virtual-camera") or a.startswith("--out=") for a in argv)
     return ["run" if headless else "gui", *argv]
 
 

@@ -116,9 +116,12 @@ class Landmarker:
     # the mesh's inner detector wants some context; tried in order until the mesh finds the face.
     PATCH = 256
     EXPANDS = (1.5, 1.2, 2.0)
-    # Video: how often the detector looks for faces beyond the tracked ones (a third of a second
-    # at 30 fps), while fewer than max_faces are tracked.
-    DETECT_EVERY = 10
+    # Video: how often the detector looks for faces beyond the tracked ones (a sixth of a second
+    # at 30 fps: a newcomer in a group waits no longer), while fewer than max_faces are tracked.
+    DETECT_EVERY = 5
+    # Video: the full-range face detector (small, distant faces) rather than MediaPipe's
+    # short-range one; False is the stock graph (scripts/small_faces.py measures both).
+    FULL_RANGE = True
 
     def __init__(self, max_faces: int = 4, video: bool = True, smooth: bool = True,
                  min_confidence: float = 0.5, fps: float = 30.0):
@@ -129,7 +132,7 @@ class Landmarker:
         self.max_faces = max_faces
         self.video = video
         if video:
-            self.mesh = _tracking_mesh(max_faces, min_confidence)
+            self.mesh = _tracking_mesh(max_faces, min_confidence, self.FULL_RANGE)
         else:
             self.mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=2, refine_landmarks=True,
@@ -210,7 +213,7 @@ class Landmarker:
         self.close()
 
 
-def _tracking_mesh(max_faces: int, min_confidence: float):
+def _tracking_mesh(max_faces: int, min_confidence: float, full_range: bool = True):
     """MediaPipe's face mesh for video, its detector switched by a `detect` input per frame.
 
     The stock graph gates its face detector on "fewer than max_num_faces faces tracked": with room
@@ -236,8 +239,16 @@ def _tracking_mesh(max_faces: int, min_confidence: float):
     gate.input_stream.append("ALLOW:detect")
     gate.ClearField("options")  # empty_packets_as_allow belonged to the old condition
     config.input_stream.append("DETECT:detect")
+    # The stock detector is the short-range one (a 128 px view of the whole frame, selfie
+    # distance): a face under ~15% of the frame height is never found, though once found the mesh
+    # tracks it far smaller. The full-range one, which stills use, finds faces down to ~5%; it
+    # runs only on the detection frames.
+    detector = "FaceDetectionFullRangeCpu" if full_range else "FaceDetectionShortRangeCpu"
+    for node in config.node:
+        if node.calculator == "FaceDetectionShortRangeCpu":
+            node.calculator = detector
     params = {  # as FaceMesh sets them
-        "facedetectionshortrangecpu__facedetectionshortrange__facedetection__TensorsToDetectionsCalculator"
+        f"{detector.lower()}__{detector.lower().removesuffix('cpu')}__facedetection__TensorsToDetectionsCalculator"
         ".min_score_thresh": min_confidence,
         "facelandmarkcpu__ThresholdingCalculator.threshold": min_confidence,
     }

@@ -23,6 +23,7 @@ import numpy as np
 from .align import LEFT_EYE, RIGHT_EYE, AlignSpec, between
 from .blend import face_mask
 from .errors import MirrorError
+from .occlusion import covered
 
 if TYPE_CHECKING:
     from .pipeline import FaceResult, Result
@@ -260,6 +261,7 @@ def lips(c: Canvas, s: float) -> None:
     if win is None:
         return
     ring = np.clip(c.mask(win, [outer], blur=0.012) - c.mask(win, [inner], blur=0.006), 0, 1)
+    ring *= 1 - covered(c.lab(win), c.skin())  # a hand or bar over the mouth gets no lip colour
     target = c.lab(win).copy()
     target[..., 0] *= 0.88
     target[..., 1:] = (44.0, 14.0)

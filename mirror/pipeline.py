@@ -14,11 +14,12 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import blend
+from . import blend, occlusion
 from .align import Alignment, AlignSpec
 from .errors import MirrorError
 from .landmarks import Face, Landmarker
 from .models import Registry
+from .stabilise import Stabiliser
 from .translate import Effect, Translator
 
 STAGES = ("landmarks", "align", "translate", "blend", "overlay")
@@ -92,6 +93,7 @@ class Pipeline:
         self.video = video
         self.landmarker = landmarker or Landmarker(max_faces=max_faces, video=video, smooth=smooth, fps=fps)
         self.overlays: list[Overlay] = []
+        self.stabiliser = Stabiliser() if video else None  # a still face's change held still
         blend.warm_up()
 
     def __call__(self, frame: np.ndarray, copy: bool = True) -> Result:
@@ -132,6 +134,7 @@ class Pipeline:
         todo = [r for r in results if r.box is not None] if effect.active else []
         crops = np.stack([r.alignment.crop(image) for r in todo]) if todo else None
         masks = [blend.face_mask(r.alignment.to_crop(r.face.points), spec.size) for r in todo]
+        masks = occlusion.masks(crops, [r.alignment.to_crop(r.face.points) for r in todo], masks)  # not on a cover
         clock("align")
         return Work(frame, image, bgr, settings, spec, results, todo, crops, masks, timings,
                     (time.perf_counter() - t0) * 1000, new_scene)
@@ -142,15 +145,22 @@ class Pipeline:
         clock = _Clock(timings)
         if not self.video or work.new_scene:
             self.translator.reset()
+            if self.stabiliser:
+                self.stabiliser.reset()
         if todo:
             made = self.translator(work.crops, work.spec, effect, [r.face.track for r in todo])
             for i, r in enumerate(todo):
                 r.female = None if made.female is None else float(made.female[i])
                 r.target = self.translator.target(effect, r.face.track)
+            images = made.images
+            if self.stabiliser:  # an alpha model's output holds its whole change: it is steadied with it
+                images = self.stabiliser(work.crops, images, [r.alignment.matrix for r in todo],
+                                            [r.face.track for r in todo],
+                                            [(effect.gender, effect.age, effect.intensity, r.target) for r in todo])
             clock("translate")
             for i, (r, crop, mask) in enumerate(zip(todo, work.crops, work.masks)):
                 mask = blend.model_mask(mask, None if made.alpha is None else made.alpha[i], made.colour)
-                blend.paste(image, r.alignment, r.box, crop, made.images[i], mask, settings.blend,
+                blend.paste(image, r.alignment, r.box, crop, images[i], mask, settings.blend,
                             settings.colour and made.colour)
                 r.changed = True
             clock("blend")
@@ -166,8 +176,10 @@ class Pipeline:
         return result
 
     def reset(self) -> None:
-        """A new scene: forget tracks and per-face votes."""
+        """A new scene: forget tracks, per-face votes and changes."""
         self.translator.reset()
+        if self.stabiliser:
+            self.stabiliser.reset()
         if self.landmarker.tracker is not None:
             self.landmarker.tracker.tracks.clear()
 

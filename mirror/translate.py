@@ -61,16 +61,27 @@ def resample(crops: np.ndarray, a: AlignSpec, b: AlignSpec) -> np.ndarray:
 
 @dataclass
 class _Vote:
-    """A tracked face's running P(female), with hysteresis so a live face does not flip gender
-    from frame to frame when the classifier wavers near one half."""
+    """A tracked face's running P(female) (for display), and its swap direction: the mean over its
+    first DECIDE frames, then fixed, since on a face the classifier finds ambiguous P swings from
+    0.1 to 0.8 between frames and any running threshold flips the face every second or so. A new
+    track, or `swap` chosen again, votes afresh. DECIDE None: the running mean with hysteresis
+    throughout (the behaviour before; scripts/swap_stability.py measures both)."""
 
     p: float
     female: bool
+    n: int = 0
+    total: float = 0.0
+    DECIDE = 20
 
     def update(self, p: float, keep: float = 0.8, margin: float = 0.15) -> float:
         self.p = keep * self.p + (1 - keep) * p
-        if abs(self.p - 0.5) > margin:
-            self.female = self.p > 0.5
+        self.n += 1
+        self.total += p
+        if self.DECIDE is None:
+            if abs(self.p - 0.5) > margin:
+                self.female = self.p > 0.5
+        elif self.n <= self.DECIDE:
+            self.female = self.total / self.n > 0.5
         return self.p
 
 
@@ -91,6 +102,7 @@ class Translated:
 class Translator:
     registry: Registry
     votes: dict[int, _Vote] = field(default_factory=dict)
+    asked: str | None = None  # the gender effect of the last call: `swap` chosen anew votes anew
 
     def plan(self, effect: Effect) -> list[tuple[Model, tuple[str, ...]]]:
         """The generators to run, in order, each with the effects it serves ("gender", "age"): one
@@ -137,6 +149,9 @@ class Translator:
                  tracks: list[int] | None = None) -> Translated:
         """The generated crops in `spec`, mixed with the input by `effect.intensity`."""
         steps = self.plan(effect)
+        if effect.gender == "swap" and self.asked != "swap":
+            self.votes.clear()
+        self.asked = effect.gender
         if not len(crops) or not steps:
             return Translated(crops.astype(np.float32))
         female = self.female(crops, spec, tracks) if effect.gender == "swap" else None

@@ -56,7 +56,7 @@ def test_folder_keeps_names(tmp_path, models_dir, capsys):
     (["--source", MEDIA / "obama.jpg", "--age", "2", "--out", "o.jpg"], "--age must lie in [-1, 1]"),
     (["--source", MEDIA / "obama.jpg", "--effect", "old", "--out", "o.jpg"], "invalid choice"),
     (["--source", MEDIA / "obama.jpg", "--out", "o.jpg"], "nothing to do"),
-    (["run", "--source", MEDIA / "obama.jpg", "--effect", "male"], "required: --out"),
+    (["run", "--source", MEDIA / "obama.jpg", "--effect", "male"], "give --out PATH, --virtual-camera, or both"),
     (["--source", MEDIA / "obama.jpg", "--effect", "male", "--out", "o.txt"], "an image needs one of"),
     (["--source", MEDIA / "README.md", "--effect", "male", "--out", "o.avi"], "cannot open video"),
 ])

@@ -32,6 +32,7 @@ SPECS = {
     "overlays": ("Overlays", ["V"], True, "Landmark-anchored overlays"),
     "snapshot": ("Snapshot", ["S"], False, "Save the view as a PNG"),
     "record": ("Record", ["R"], True, "Record the view to a video"),
+    "virtual_camera": ("Virtual camera", ["K"], True, "Send the view to a virtual webcam for Zoom, Meet, Teams or OBS"),
     "fullscreen": ("Fullscreen", ["F11", "Ctrl+F"], True, "Only the live view, on the whole screen"),
     "leave_fullscreen": ("Leave fullscreen", ["Esc"], False, "Back to the window"),
     "open_file": ("Open video or image…", ["Ctrl+O"], False, "Play a video file or show an image"),

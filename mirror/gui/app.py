@@ -14,18 +14,27 @@ from pathlib import Path
 from ..errors import MirrorError
 
 SCREENSHOT_TIMEOUT_S = 120  # a screenshot run whose frames never come still ends
+SETTINGS_HELP = "~/.config/mirror/mirror.conf on Linux, ~/Library/Preferences/com.mirror.mirror.plist on macOS, " \
+                "HKEY_CURRENT_USER\\Software\\mirror\\mirror on Windows"
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """The GUI's options, shared by `mirror gui` and `python -m mirror.gui.app`."""
-    from ..cli import add_models_arg
+    from ..cli import add_effect_args, add_models_arg
+    from ..overlay import OVERLAYS
 
     p.add_argument("--source", metavar="INDEX|PATH",
                    help="camera index, video or image to start with (default: the last one, else a "
                         "camera, else the bundled sample clip)")
+    add_effect_args(p, gui=True)
+    p.add_argument("--overlay", action="append", choices=(*OVERLAYS, "all"), metavar="NAME",
+                   help="start with the overlays on (the window shows them all together); debug: the "
+                        "landmarks and mask")
     add_models_arg(p)
     p.add_argument("--settings", type=Path, metavar="FILE",
-                   help="keep settings in this INI file instead of the user's settings")
+                   help=f"keep settings in this INI file instead of the user's ({SETTINGS_HELP})")
+    p.add_argument("--reset-settings", action="store_true",
+                   help="forget the remembered settings (source, effect, view, folders) and start afresh")
     p.add_argument("--screenshot", type=Path, metavar="PATH",
                    help="save a PNG of the whole window after --quit-after-frames frames, then exit")
     p.add_argument("--quit-after-frames", type=int, metavar="N",
@@ -42,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if args.screenshot is not None and not args.screenshot.parent.is_dir():
         raise MirrorError(f"--screenshot {args.screenshot}: folder {args.screenshot.parent} does not exist")
 
+    from ..preflight import display_problem, own_qt_plugins
+
+    problem = display_problem()
+    if problem:
+        raise MirrorError(problem)
+
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -50,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from . import sources
     from .window import Window
 
+    own_qt_plugins()  # after cv2's import (through the window), before Qt loads its platform
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("mirror")
     app.setOrganizationName("mirror")
@@ -57,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
     for problem in registry.problems:
         print(f"mirror: warning: {problem}", file=sys.stderr)
     store = QSettings(str(args.settings), QSettings.Format.IniFormat) if args.settings else QSettings()
+    if args.reset_settings:
+        store.clear()
+        print(f"mirror: settings reset ({store.fileName()})", file=sys.stderr)
+    for key, value in start_state(args).items():  # read by the window as if remembered
+        store.setValue(key, value)
     window = Window(registry, store, sources.from_spec(args.source) if args.source else None)
     window.show()
     if args.quit_after_frames is None:
@@ -80,6 +101,18 @@ def run(args: argparse.Namespace) -> int:
     if outcome["status"]:
         print(f"mirror: {window.frames} of {args.quit_after_frames} frame(s) shown", file=sys.stderr)
     return outcome["status"]
+
+
+def start_state(args: argparse.Namespace) -> dict:
+    """The settings the command line asks to start with, as the settings store holds them."""
+    state = {"gender": args.effect, "age": args.age, "intensity": args.intensity}
+    state = {k: v for k, v in state.items() if v is not None}
+    names = set(args.overlay or ())
+    if names - {"debug"}:
+        state["overlays"] = True
+    if "debug" in names:
+        state["landmarks"] = True
+    return state
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,6 +90,7 @@ class Panel(QWidget):
 
         box.addWidget(heading("Capture"))
         box.addLayout(_row(button(actions.snapshot), button(actions.record, "record"), button(actions.fullscreen)))
+        box.addWidget(button(actions.virtual_camera, "toggle"))
         self.folder = _caption("", "note")
         folder_button = button(actions.folder)
         folder_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
@@ -136,7 +137,7 @@ class Panel(QWidget):
                                 f"{'those effects are' if len(missing) > 1 else 'that effect is'} off."
                                 if missing else "")
         self.model_note.setVisible(bool(missing))
-        rows = [f"<b>{m.task}</b>&nbsp; {m.card.name}" for m in registry.models.values()]
+        rows = [f"<b>{m.task}</b>&nbsp; {model_line(m.card)}" for m in registry.models.values()]
         providers = sorted({m.provider.removesuffix("ExecutionProvider") for m in registry.models.values()})
         rows.append("ONNX Runtime: " + (", ".join(providers) or "no model loaded (plain mirror)"))
         if registry.problems:
@@ -154,6 +155,14 @@ class Panel(QWidget):
         self.fps.setToolTip(f"{dropped} camera frames skipped while the model was busy")
         for key, label in self.timings.items():
             label.setText(f"{means[key]:.1f} ms")
+
+
+def model_line(card) -> str:
+    """What tells one model of a task from another: its name when it is not just the task's,
+    its precision and crop size."""
+    precision = "int8" if "int8" in str(card.data.get("format", "")) else "fp32"
+    parts = [card.name] if card.name != card.task else []
+    return ", ".join([*parts, precision, f"{card.align.size} px"])
 
 
 def _caption(text: str, name: str = "caption") -> QLabel:

@@ -6,7 +6,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "sample.mp4"
+# A woman and a man, so that every effect shows on a first launch (assets/make_sample.py).
+SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "two_faces.mp4"
 # Outside Linux there is no cheap way to list cameras: try the first few indices.
 PROBE = 3
 
@@ -57,7 +58,7 @@ def _probed_cameras() -> list[Choice]:
 
 
 def sample() -> Choice:
-    return Choice("Sample clip (astronaut)", str(SAMPLE), loop=True)
+    return Choice("Sample clip (a woman and a man)", str(SAMPLE), loop=True)
 
 
 def from_spec(spec: str) -> Choice:

@@ -169,6 +169,7 @@ class Window(QMainWindow):
         self.view.on_divider = self.set_divider
         a.snapshot.triggered.connect(self.snapshot)
         a.record.toggled.connect(self.record)
+        a.virtual_camera.toggled.connect(self.set_camera)
         a.fullscreen.toggled.connect(self.set_fullscreen)
         a.leave_fullscreen.triggered.connect(lambda: a.fullscreen.setChecked(False))
         a.open_file.triggered.connect(self.choose_file)
@@ -192,6 +193,9 @@ class Window(QMainWindow):
     def set_gender(self, gender: str | None) -> None:
         if gender is not None and not self.can[gender]:
             return
+        if gender == "swap" == self.prefs.gender:  # asked again: each face's direction afresh
+            self.worker.revote.set()
+            self.statusBar().showMessage("Swap: deciding each face's direction again", 5000)
         self.actions.gender(gender).setChecked(True)
         self._set(gender=gender)
 
@@ -246,7 +250,8 @@ class Window(QMainWindow):
         if not choice.camera and choice != sources.sample():
             self.last_file = choice
         self.choice = choice
-        self.prefs.source = choice.spec
+        # Absolute: a path relative to today's folder would open another file, or none, next time.
+        self.prefs.source = choice.spec if choice.camera else str(Path(choice.spec).resolve())
         self._fill_sources()
         self.view.hide_banner()
         self.view.placeholder = f"Opening {choice.label}…"
@@ -291,6 +296,9 @@ class Window(QMainWindow):
                 self.statusBar().showMessage(item.message, 10000)
             elif item.kind == "recording":
                 self._on_recording_failed(item.message)
+            elif item.kind == "camera":
+                self._uncheck(self.actions.virtual_camera)
+                self.error(item.message)
             else:
                 self.error(item.message)
 
@@ -363,11 +371,21 @@ class Window(QMainWindow):
         self.view.set_recording(on)
 
     def _on_recording_failed(self, message: str) -> None:
-        self.actions.record.blockSignals(True)
-        self.actions.record.setChecked(False)
-        self.actions.record.blockSignals(False)
+        self._uncheck(self.actions.record)
         self.view.set_recording(False)
         self.error(message)
+
+    @staticmethod
+    def _uncheck(action) -> None:
+        """Show a toggle as off without acting on it (what it did already stopped)."""
+        action.blockSignals(True)
+        action.setChecked(False)
+        action.blockSignals(False)
+
+    def set_camera(self, on: bool) -> None:
+        self.worker.set_camera(on)
+        self.statusBar().showMessage("Virtual camera on: pick it in the video call's camera list" if on
+                                     else "Virtual camera off", 10000)
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save snapshots and recordings to", self._folder())

@@ -38,6 +38,7 @@ from ..pipeline import FaceResult, Overlay, Pipeline, Settings, Work
 from ..runner import overlap
 from ..source import Frame, Source, open_source
 from ..translate import Effect
+from ..vcam import VirtualCamera
 from .settings import Prefs
 from .sources import Choice
 
@@ -52,6 +53,7 @@ class Captured:
     index: int
     time: float  # time.perf_counter() when read
     opened: int  # which opening of a source (Worker.opened) it comes from
+    fps: float = 30.0  # the source's frame rate (the virtual camera runs at it)
 
 
 @dataclass
@@ -161,7 +163,7 @@ class Capture(threading.Thread):
                     return played
                 if source.kind != "camera":  # a camera paces itself; files would race ahead
                     due = _sleep_until(due, 1.0 / fps)
-                self.queue.put(Captured(frame.image, frame.index, time.perf_counter(), self.opened))
+                self.queue.put(Captured(frame.image, frame.index, time.perf_counter(), self.opened, fps))
         return played
 
     def stop(self) -> None:
@@ -281,6 +283,8 @@ class Worker:
         self.marks = marks  # draws the landmarks and the mask
         self.queue = DropOldest(1)
         self.recorder = Recorder()
+        self.camera: VirtualCamera | None = None  # the virtual webcam, while on
+        self.revote = threading.Event()  # swap asked for again: the faces' votes start afresh
         self.capture: Capture | None = None
         self.opened = 0  # counts source openings: what an older one still sends is dropped
         self.scene = 0  # the opening stage one's tracks come from
@@ -324,6 +328,7 @@ class Worker:
             self.recorder.stop()
         except MirrorError as e:  # the window is closing: stderr is where that can still be said
             print(f"mirror: error: {e}", file=sys.stderr)
+        self.set_camera(False)
 
     def _stop_capture(self, wait: float) -> None:
         """Stops the capture thread, waiting at most `wait` s: a camera stuck opening must not
@@ -397,6 +402,9 @@ class Worker:
         # The landmarks go last, on top of any make-up, so they stay visible.
         pipeline.overlays = (extras if prefs.overlays else []) + ([self.marks] if prefs.landmarks and self.marks else [])
         after, faces, timings, error = before, [], {}, fronted.error
+        if self.revote.is_set():  # here: the votes are stage two's
+            self.revote.clear()
+            pipeline.translator.votes.clear()
         if fronted.work is not None:
             try:
                 result = pipeline.back(fronted.work)
@@ -407,7 +415,28 @@ class Worker:
         failed = self.recorder.write(compose(before, after, prefs.split, prefs.divider), item.index)
         self._post(Shown(before, after, faces, timings, latency, prefs, item.index),
                    News("recording", failed) if failed else None)
+        off = self._to_camera(after, item.fps)
+        if off:
+            self._post(news=off)
         return error
+
+    def set_camera(self, on: bool) -> None:
+        """The virtual webcam on or off (from the window); it opens on the next frame, at its size."""
+        old, self.camera = self.camera, VirtualCamera() if on else None
+        if old is not None:
+            old.close()
+
+    def _to_camera(self, after: np.ndarray, fps: float) -> News | None:
+        """The transformed view (mirrored when the view is) to the virtual webcam, when on."""
+        camera = self.camera
+        if camera is None:
+            return None
+        try:
+            camera.send(after, fps)
+        except MirrorError as e:  # no device: said once, and the camera goes off
+            self.set_camera(False)
+            return News("camera", f"Virtual camera off: {e}")
+        return None
 
     @staticmethod
     def _failed(e: Exception) -> str:

@@ -1,0 +1,50 @@
+"""The bundled sample clip (the first launch without a camera) shows every effect: a woman and a
+man (synthetic motion over two still photos), both found, both changed, and `swap` turns each
+the other way, with the shipped models."""
+
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mirror.gui.sources import SAMPLE, sample
+from mirror.models import Registry
+from mirror.pipeline import Pipeline, Settings
+from mirror.source import open_source
+from mirror.translate import Effect
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMES = 30
+
+
+@pytest.fixture(scope="module")
+def frames():
+    with open_source(str(SAMPLE)) as clip:
+        assert (clip.kind, clip.fps) == ("video", 25.0)
+        return [f.image for f in islice(clip, FRAMES)]
+
+
+def test_the_app_starts_on_the_two_face_clip_small_enough_to_ship(frames):
+    assert sample().spec == str(SAMPLE) and sample().loop
+    assert SAMPLE.stat().st_size < 2_000_000
+    assert frames[0].shape == (480, 640, 3)
+
+
+@pytest.mark.parametrize("gender", ["female", "male", "swap"])
+def test_every_effect_changes_both_faces(frames, gender):
+    with Pipeline(Registry(REPO / "exported_models"), Settings(Effect(gender)), video=True) as pipeline:
+        results = [pipeline(f) for f in frames]
+    last = results[-1]
+    # Left is the woman, right the man.
+    faces = sorted(last.faces, key=lambda r: r.face.xy[:, 0].mean())
+    assert len(faces) == 2 and all(r.changed for r in faces)
+    assert all(len(r.faces) == 2 for r in results[5:]), "both tracked throughout"
+    targets = [r.target for r in faces]
+    assert targets == {"female": ["female"] * 2, "male": ["male"] * 2, "swap": ["male", "female"]}[gender]
+    for r in faces:  # the picture really changed inside each face box
+        x0, y0, x1, y1 = r.box
+        change = np.abs(last.image[y0:y1, x0:x1].astype(int) - frames[-1][y0:y1, x0:x1]).mean()
+        assert change > 1.0, (gender, change)
