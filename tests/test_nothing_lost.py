@@ -179,7 +179,15 @@ def test_sigterm_cleans_up_and_exits_143(tmp_path, models_dir):
     out.write_bytes(b"the older result")
     run = subprocess.Popen([str(BIN / "mirror"), "--source", str(clip), "--effect", "female", "--out", str(out),
                             "--models", str(models_dir)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    while not hidden(tmp_path) and run.poll() is None:  # writing has begun
+    # Writing has begun: the partial file has grown past what opening it wrote (on a busy machine
+    # the first frame can come seconds after the file is opened).
+    start, first = time.monotonic(), None
+    while run.poll() is None and time.monotonic() - start < 120:
+        size = sum((tmp_path / name).stat().st_size for name in hidden(tmp_path) if (tmp_path / name).exists())
+        if first is None and hidden(tmp_path):
+            first = size
+        elif first is not None and size > first:
+            break
         time.sleep(0.05)
     run.send_signal(signal.SIGTERM)
     err = run.communicate(timeout=120)[1]

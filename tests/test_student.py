@@ -9,7 +9,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
+import torch
 
 from mirror import blend
 from mirror.align import Alignment, AlignSpec
@@ -19,6 +21,8 @@ from mirror.models import Registry
 from mirror.pipeline import Pipeline, Settings
 from mirror.translate import Effect
 from test_trainer import MEDIA, REPO, run_cli, utk_sample
+from trainer.export import to_onnx
+from trainer.models import ARCHS, Student, generator
 from trainer.synthesize import STORE, Settings as SynthSettings, Synthesizer, stored_alignment, summary
 
 pytest.importorskip("openvino")
@@ -100,14 +104,30 @@ def student(pairs, tmp_path_factory):
 
     assert main(["prepare", str(utk_sample(root / "utk", per_group=3)), "--out", str(root / "real"),
                  "--size", "64", "--margin", "0.3", "--val-fraction", "0.5"]) == 0
+    # A large learning rate: four steps must move the student off "no change", where it starts.
     assert main(["train", "--kind", "student", "--data", str(pairs), "--run", str(root / "run"), "--arch", "unet16",
-                 "--size", "64", "--margin", "0.3", "--steps", "4", "--batch", "4", "--every", "2", "--threads", "1"]) == 0
+                 "--size", "64", "--margin", "0.3", "--steps", "4", "--batch", "4", "--every", "2", "--threads", "1",
+                 "--lr", "0.02"]) == 0
     models = root / "models"
     assert main(["export", str(root / "run"), "--out", str(models / "edit"), "--data", str(root / "real"),
                  "--calibration", "8", "--parity", "4", "--latency-runs", "3"]) == 0
     for f in ("attributes.onnx", "attributes.json"):
         (models / f).write_bytes((REPO / "exported_models" / f).read_bytes())
     return models, root / "real"
+
+
+@pytest.mark.parametrize("arch", [a for a, (cls, _) in ARCHS.items() if cls is Student])
+def test_student_starts_at_no_change_and_matches_its_onnx(arch, tmp_path):
+    torch.manual_seed(0)
+    g = generator(arch, cond=3).eval()
+    x, c = torch.rand(2, 3, 64, 64) * 2 - 1, torch.tensor([[1.0, 1.0, 0.0], [0.5, 0.0, -1.0]])
+    out, alpha = g(x, c)
+    assert out.shape == x.shape and alpha.shape == (2, 1, 64, 64)
+    assert (out - x).abs().max() < 0.01 and 0.05 < alpha.mean() < 0.2  # unchanged, but free to move
+    example = {"image": x.numpy(), "condition": c.numpy()}
+    to_onnx(g, example, "edit", tmp_path / "s.onnx")
+    got = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"]).run(None, example)
+    assert np.abs(got[0] - out.detach().numpy()).max() < 1e-4 and np.abs(got[1] - alpha.detach().numpy()).max() < 1e-4
 
 
 def test_student_card_says_alpha_and_the_teacher_terms(student):

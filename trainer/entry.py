@@ -1,4 +1,4 @@
-"""`mirror-train`'s entry point: the trainer needs the `train` extra (torch, onnx, tensorboard),
+"""`mirror-train`'s entry point: the trainer needs the `train` extra (torch, onnx, tensorboard, openvino),
 which `pip install -e ".[cpu]"` (the app alone) leaves out; say so in one line, not a traceback."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 # The top-level modules of pyproject.toml's `train` extra.
-TRAIN_MODULES = {"torch", "onnx", "onnxscript", "tensorboard"}
+TRAIN_MODULES = {"torch", "onnx", "onnxscript", "tensorboard", "openvino"}
 
 
 def main(argv: list[str] | None = None) -> int:

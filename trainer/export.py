@@ -227,14 +227,14 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
     module = deployable(cfg, state, run / "checkpoint.pt")
     task = task_of(cfg)
     if cfg.kind == "student" and data is None:
-        raise MirrorError("a student exports with --data: a prepared cache of real faces at its crop "
+        raise MirrorError("a student exports with --data: a prepared cache of real faces at its crop margin "
                           "(mirror-train prepare ... --size 160 --margin 0.3), to calibrate int8 on camera-like faces")
     cache = Path(data or cfg.data)
     val = FaceSet(cache, "val")
     size = cfg.size or val.spec.size
-    if cfg.kind == "student" and (val.spec.size, val.spec.margin) != (student_spec(cfg).size, student_spec(cfg).margin):
-        raise MirrorError(f"{cache}: crops of {val.spec.size}px margin {val.spec.margin}, but the student "
-                          f"sees {student_spec(cfg).size}px margin {student_spec(cfg).margin}: prepare a cache at its crop")
+    if cfg.kind == "student" and val.spec.margin != student_spec(cfg).margin:
+        raise MirrorError(f"{cache}: crops of margin {val.spec.margin}, but the student sees margin "
+                          f"{student_spec(cfg).margin}: prepare a cache at its margin (the size may differ)")
     # Calibration and parity crops are disjoint where the split allows it.
     n = len(val)
     calib_idx = np.arange(min(calibration, n))
