@@ -214,3 +214,19 @@ def test_synthesize_without_the_teacher_says_what_to_install(tmp_path, monkeypat
         from trainer.teacher import graphs
 
         graphs()
+
+
+def test_pair_loss_counts_what_the_teacher_changed_more():
+    from trainer.student import changed, pair_l1
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    y = x.clone()
+    y[:, :, :8] = -x[:, :, :8]  # the teacher changed the top rows (say, the hair)
+    moved = changed(x, y)
+    assert moved[:, :, :6].min() == 1 and moved[:, :, 16:].max() == 0
+    # Uniform weights are the plain multi-scale L1; more weight on the change makes leaving it
+    # unchanged (fake = x) cost more, and a fake that gets it right cost nothing either way.
+    assert torch.isclose(pair_l1(x, y, torch.ones_like(moved)), pair_l1(x, y))
+    assert pair_l1(x, y, 1 + 4 * moved) > 1.5 * pair_l1(x, y)
+    assert pair_l1(y, y, 1 + 4 * moved) == 0

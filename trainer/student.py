@@ -31,12 +31,24 @@ def tiled(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return c[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
 
 
-def pair_l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def changed(x: torch.Tensor, target: torch.Tensor, threshold: float = 0.06) -> torch.Tensor:
+    """Where the teacher changed the picture (N, 1, S, S), grown a little: hair, jaw, skin."""
+    moved = ((target - x).abs().amax(1, keepdim=True) > threshold).float()
+    return F.max_pool2d(moved, 5, 1, 2)
+
+
+def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """L1 at full, half and quarter size: the coarse terms weigh the shape of hair and jaw as much
-    as the fine ones weigh texture."""
-    loss = F.l1_loss(fake, target)
-    for k in (2, 4):
-        loss = loss + F.l1_loss(F.avg_pool2d(fake, k), F.avg_pool2d(target, k))
+    as the fine ones weigh texture. `weight` (N, 1, S, S) counts some pixels more: most of a pair
+    does not change, and an unweighted L1 mostly rewards leaving it so."""
+    loss = 0.0
+    for k in (1, 2, 4):
+        f, t = (F.avg_pool2d(v, k) if k > 1 else v for v in (fake, target))
+        err = (f - t).abs()
+        if weight is not None:
+            w = F.avg_pool2d(weight, k) if k > 1 else weight
+            err = err * w / w.mean((1, 2, 3), keepdim=True)
+        loss = loss + err.mean()
     return loss / 3
 
 
@@ -106,7 +118,8 @@ class StudentSolver(Solver):
             g_adv = lsgan(self.D(torch.cat([seen, fake], 1)), True)
             loss = cfg.lambda_adv * g_adv
             logs.update({"D/adv": d_loss.item(), "G/adv": g_adv.item()})
-        g_pair = pair_l1(fake, y)
+        moved = changed(x, y)
+        g_pair = pair_l1(fake, y, 1 + cfg.lambda_changed * moved)
         # Alpha where the target equals the input is a change that was not asked for.
         still = ((y - x).abs().amax(1, keepdim=True) < 0.02).float()
         g_alpha = (alpha * still).mean()
