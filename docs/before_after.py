@@ -20,11 +20,12 @@ COLUMNS = [("input", Effect(intensity=0.0)), ("to female", Effect("female")), ("
            ("younger", Effect(age=-1.0)), ("older", Effect(age=1.0))]
 
 
-def face_tile(image: np.ndarray, result, side: int = 256) -> np.ndarray:
-    """A square around the first face, so the figure shows faces rather than whole photos."""
+def face_tile(image: np.ndarray, result, side: int = 256, reach: float = 0.85) -> np.ndarray:
+    """A square around the first face, so the figure shows faces rather than whole photos; `reach`
+    (in face sizes from the centre) takes in the hair too when larger."""
     pts = result.faces[0].face.xy
     (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-    c, r = (np.array([x0 + x1, y0 + y1]) / 2), 0.85 * max(x1 - x0, y1 - y0)
+    c, r = (np.array([x0 + x1, y0 + y1]) / 2), reach * max(x1 - x0, y1 - y0)
     m = np.array([[side / (2 * r), 0, side / 2 - c[0] * side / (2 * r)], [0, side / (2 * r), side / 2 - c[1] * side / (2 * r)]])
     return cv2.warpAffine(image, m, (side, side), borderMode=cv2.BORDER_REPLICATE)
 
@@ -32,6 +33,7 @@ def face_tile(image: np.ndarray, result, side: int = 256) -> np.ndarray:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--models", default=None)
+    p.add_argument("--reach", type=float, default=0.85, help="tile half-side in face sizes (1.2 shows the hair)")
     p.add_argument("--out", default=str(Path(__file__).with_name("before_after.png")))
     a = p.parse_args()
     registry = Registry(a.models or default_models())
@@ -45,7 +47,7 @@ def main() -> None:
             for label, effect in columns:
                 pipe.settings.effect = effect
                 result = pipe(frame)
-                tile = face_tile(result.image, result)
+                tile = face_tile(result.image, result, reach=a.reach)
                 cv2.putText(tile, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
                 tiles.append(tile)
             rows.append(np.hstack(tiles))
