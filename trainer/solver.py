@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from mirror.blend import face_mask
+from mirror.contract import to_pixels
 from mirror.errors import MirrorError
 
 from . import checkpoint, distributed
@@ -251,7 +252,7 @@ class Solver:
                 self.bare(k).train()
         if grid is None:
             return
-        img = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        img = to_pixels(grid.detach().cpu().float().numpy())
         rows = [np.hstack(list(r)) for r in img.reshape(-1, len(sample["x"]), *img.shape[1:])]
         out = self.run / "samples"
         out.mkdir(parents=True, exist_ok=True)
