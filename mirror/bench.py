@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 
 from . import classic
-from .cli import add_models_arg, count, default_models
+from .args import add_models_arg, count
 from .errors import MirrorError
-from .models import GENERATORS, Model, Registry
+from .models import GENERATORS, Model, Registry, default_registry
 from .overlay import Overlays
 from .pipeline import Overlay, Pipeline, Settings
 from .runner import stream
@@ -242,10 +242,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(source).is_file():
         raise MirrorError(f"no such clip: {source}" + ("" if args.source else " (give one with --source)"))
     size = tuple(int(v) for v in args.size.split("x")) if args.size else None
-    folder = args.models or default_models()
-    registry = Registry(folder)
-    for problem in registry.problems:
-        print(f"mirror: warning: {problem}", file=sys.stderr)
+    registry = default_registry(args.models)
     model = pick(registry, args.model)
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None  # not on Windows
     with tempfile.TemporaryDirectory(prefix="mirror-bench-") as tmp:

@@ -8,6 +8,7 @@ the file, instead of producing garbage faces later. One bad model never hides th
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -198,3 +199,18 @@ class Registry:
         lines = [f"{m.card.name}: {m.task}, {m.path.name}, crop {m.spec.size}px margin {m.spec.margin}, "
                  f"{'batched' if m.batch else 'batch 1'}, runs on {m.provider}" for m in self.models.values()]
         return lines + [f"unusable: {p}" for p in self.problems]
+
+
+def default_models() -> Path:
+    """./exported_models when there is one, else the one beside the package (a source checkout)."""
+    here = Path("exported_models")
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "exported_models"
+
+
+def default_registry(folder: str | Path | None = None, threads: int = THREADS) -> Registry:
+    """The registry the commands start with: `folder` (a --models option), else `default_models()`;
+    the files it cannot use are said on stderr, one warning each, and the rest still serve."""
+    registry = Registry(folder or default_models(), threads=threads)
+    for problem in registry.problems:
+        print(f"mirror: warning: {problem}", file=sys.stderr)
+    return registry

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from mirror.align import AlignSpec
-from mirror.cli import Parser, count, within
+from mirror.args import Parser, count, within
 from mirror.errors import MirrorError, exit_code, terminate_as_interrupt
 
 
@@ -58,7 +58,7 @@ def cmd_export(a) -> None:
 
 
 def cmd_synthesize(a) -> None:
-    from mirror.cli import default_models
+    from mirror.models import default_models
 
     from .synthesize import Settings, Synthesizer
 
