@@ -29,7 +29,8 @@ from trainer.export import to_onnx
 from trainer.models import ARCHS, AttributeNet, AttributeOutputs, Discriminator, Generator, generator
 from trainer.data import FaceSet, to_unit
 from trainer.prototypes import SIZE, AgePrototypes, groups
-from trainer.solver import Config, StarGANSolver
+from trainer.solver import Config
+from trainer.stargan import StarGANSolver
 
 REPO = Path(__file__).resolve().parents[1]
 UTK = REPO.parent / "shared" / "datasets" / "utkface"
@@ -495,3 +496,12 @@ def test_prepare_never_writes_over_its_dataset(tmp_path, capsys):
     for out in (utk, tmp_path / "utk" / ".." / "utk"):
         assert "is the dataset folder itself" in one_line_error(capsys, "prepare", utk, "--out", out)
     assert (utk / "labels.csv").read_bytes() == labels and sorted(p.name for p in utk.iterdir()) == ["images", "labels.csv"]
+
+
+def test_every_kind_has_a_solver_and_a_cli_choice():
+    """One table of kinds (trainer/kinds.py), no solver registered by an import's side effect."""
+    from trainer.cli import parser
+    from trainer.kinds import KINDS
+
+    train = next(a for a in parser()._subparsers._group_actions[0].choices["train"]._actions if "--kind" in a.option_strings)
+    assert list(train.choices) == list(KINDS) == ["attributes", "stargan", "cyclegan", "student"]

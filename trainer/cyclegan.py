@@ -16,7 +16,7 @@ from mirror.errors import MirrorError
 from . import distributed
 from .data import FaceSet
 from .models import Discriminator, generator
-from .solver import SOLVERS, Config, Solver, adam
+from .solver import Config, Solver, adam
 
 YOUNG, OLD = (18, 30), (50, 200)  # the age domains, in years (both ends included)
 MIDDLE_AGE = 40  # sample grids send faces younger than this to the old domain, older ones back
@@ -141,9 +141,6 @@ class CycleGANSolver(Solver):
     def deployable(cfg: Config):
         g_ab, g_ba = generator(cfg.arch), generator(cfg.arch)
         return Pair(g_ab, g_ba, cfg.task), {"G_ab": g_ab, "G_ba": g_ba}
-
-
-SOLVERS["cyclegan"] = CycleGANSolver
 
 
 def domain_names(task: str) -> dict[str, str]:

@@ -26,7 +26,8 @@ from . import checkpoint
 from .cyclegan import domain_gap
 from .data import FaceSet, describe, fit_size, read_labels, to_unit
 from .models import describe as describe_arch
-from .solver import SOLVERS, Config
+from .kinds import KINDS
+from .solver import Config
 
 OPSET = 17
 # Static int8 of these generators errs by ~1-10 pixels on average (8-bit activations through ~25
@@ -48,7 +49,7 @@ def load_run(run: Path) -> tuple[Config, dict]:
 
 def deployable(cfg: Config, state: dict, path: Path) -> torch.nn.Module:
     """The inference module of a run, with the checkpoint's weights, in eval mode."""
-    module, nets = SOLVERS[cfg.kind].deployable(cfg)
+    module, nets = KINDS[cfg.kind].deployable(cfg)
     for name, net in nets.items():
         checkpoint.restore(net, state["nets"][name], name, path)
     return module.eval()

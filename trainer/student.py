@@ -17,7 +17,7 @@ from mirror.errors import MirrorError
 
 from .models import Discriminator, generator
 from .pairs import PairSet, augment, to_batch as batch_of
-from .solver import SOLVERS, Solver, adam
+from .solver import Solver, adam
 from .synthesize import CONDITION
 
 COND = len(CONDITION)
@@ -124,6 +124,3 @@ class StudentSolver(Solver):
     def sample_grid(self, b):
         fake, alpha = self.G(b["x"], b["c"])
         return torch.cat([b["x"], b["y"], fake, alpha.expand(-1, 3, -1, -1) * 2 - 1])
-
-
-SOLVERS["student"] = StudentSolver
