@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .contract import NORMALISATION, card_shapes, write_card
+from ..contract import NORMALISATION, card_shapes, write_card
 
 OPSET = 17
 IR_VERSION = 8  # readable by any onnxruntime >= 1.14
