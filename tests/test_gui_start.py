@@ -12,7 +12,6 @@ from mirror import cli
 from mirror.gui import settings
 from mirror.gui.panel import model_line
 from mirror.models import Registry, default_models
-from test_gui import clip, qapp  # noqa: F401 - fixtures
 
 
 def launch(models_dir, clip, ini, tmp_path, *options) -> int:  # noqa: F811
@@ -61,7 +60,7 @@ def test_pressing_swap_again_decides_each_face_afresh(qapp, registry, clip, tmp_
     import mirror.gui.worker as worker
     from mirror.gui.sources import Choice
     from mirror.gui.window import Window
-    from test_gui import next_frames
+    from gui_fixtures import next_frames
 
     pipelines = []
     back = worker.Pipeline.back
