@@ -22,7 +22,7 @@ from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from mirror import output
+from mirror import live, output
 from mirror.models import Registry
 from mirror.errors import MirrorError
 from mirror.gui import app, settings, sources
@@ -30,7 +30,6 @@ from mirror.gui.files import new_file
 from mirror.gui.actions import SPECS
 from mirror.gui.sources import Choice
 from mirror.gui.window import NO_FACE_FRAMES, Window
-from mirror.gui.worker import DropOldest
 from mirror.source import Source
 from gui_fixtures import changed_pixels, next_frames, wait
 from runtime_fixtures import MEDIA, FakeCamera, make_sample, still_clip
@@ -254,13 +253,6 @@ def test_settings_are_remembered(qapp, registry, looping, tmp_path):
         again.close()
 
 
-def test_queue_drops_the_oldest():
-    q = DropOldest(2)
-    for i in range(5):
-        q.put(i)
-    assert (q.get(0), q.get(0), q.get(0.01), q.dropped) == (3, 4, None, 3)
-
-
 def test_a_slow_model_lowers_the_frame_rate_not_the_responsiveness(open_window, looping, monkeypatch):
     import mirror.gui.worker as worker
 
@@ -352,7 +344,6 @@ def test_frames_do_not_drop_references_to_true(open_window, looping):
 
 def test_an_unplugged_camera_says_so_and_reopens(open_window, monkeypatch):
     """A stand-in camera that gives 10 frames of the astronaut, then nothing (as when unplugged)."""
-    import mirror.gui.worker as worker
     from mirror.source import Frame, Source
 
     still = cv2.resize(cv2.imread(str(MEDIA / "astronaut.png")), (320, 320))
@@ -366,7 +357,7 @@ def test_an_unplugged_camera_says_so_and_reopens(open_window, monkeypatch):
                 time.sleep(1 / FPS)  # a camera paces itself
                 yield Frame(still, i, f"frame-{i:06d}")
 
-    monkeypatch.setattr(worker, "open_source", lambda spec: opened.append(spec) or Unplugged())
+    monkeypatch.setattr(live, "open_source", lambda spec: opened.append(spec) or Unplugged())
     camera = Choice("Camera 0: Test", "0")
     w = open_window(camera)
     wait(lambda: w.view.banner.isVisible())
@@ -403,7 +394,6 @@ def test_mangled_settings_fall_back_to_sane_values(qapp, tmp_path):
 def test_gui_camera_comes_back_by_itself(open_window, monkeypatch):
     """Unplugged after 5 frames, missing at the next look, back at the one after: the view resumes
     without a click."""
-    import mirror.gui.worker as worker
     from mirror.gui.sources import Choice
 
     opened = []
@@ -414,8 +404,8 @@ def test_gui_camera_comes_back_by_itself(open_window, monkeypatch):
             raise MirrorError(f"cannot open camera {spec}")
         return FakeCamera(5 if len(opened) == 1 else 10_000, pace=1 / FPS)
 
-    monkeypatch.setattr(worker, "RETRY_SECONDS", 0.5)
-    monkeypatch.setattr(worker, "open_source", plug)
+    monkeypatch.setattr(live, "RETRY_SECONDS", 0.5)
+    monkeypatch.setattr(live, "open_source", plug)
     w = open_window(Choice("Camera 0: Test", "0"))
     wait(lambda: w.view.banner.isVisible())
     assert "stopped sending pictures (unplugged?)" in w.view.banner.text.text()
@@ -429,7 +419,6 @@ def test_gui_camera_comes_back_by_itself(open_window, monkeypatch):
 def test_gui_a_hung_camera_does_not_hang_the_window(open_window, monkeypatch, tmp_path):
     """A camera stuck inside its driver (its read never returns): the window keeps turning and
     another source opens at once."""
-    import mirror.gui.worker as worker
     from mirror.gui.sources import Choice
 
     release = threading.Event()
@@ -441,8 +430,8 @@ def test_gui_a_hung_camera_does_not_hang_the_window(open_window, monkeypatch, tm
             release.wait(60)
             return iter(())
 
-    real = worker.open_source
-    monkeypatch.setattr(worker, "open_source", lambda spec: Stuck() if spec == "0" else real(spec))
+    real = live.open_source
+    monkeypatch.setattr(live, "open_source", lambda spec: Stuck() if spec == "0" else real(spec))
     try:
         w = open_window(Choice("Camera 0: Stuck", "0"))
         wait(lambda: w.isVisible())
