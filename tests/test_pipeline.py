@@ -225,3 +225,16 @@ def test_frames_the_pipeline_cannot_take_are_one_line(registry):
         for frame, message in ((np.zeros((8, 8, 3), np.float32), "8-bit"), (np.zeros((8, 8, 2), np.uint8), "shape")):
             with pytest.raises(MirrorError, match=message):
                 pipeline(frame)
+
+
+def test_settings_and_overlays_go_in_per_call(registry):
+    """A frame's settings and overlays are arguments: the pipeline's own defaults stay as they were,
+    and the frame comes out as when the defaults are set to the same."""
+    frame = photo("obama.jpg")
+    with Pipeline(registry, video=False) as p:
+        drawn = []
+        got = p(frame, settings=Settings(Effect("female")), overlays=[lambda image, result: drawn.append(1)])
+        assert drawn == [1] and got.faces[0].changed and got.effect == Effect("female")
+        assert p.settings == Settings() and p.overlays == []
+        p.settings = Settings(Effect("female"))
+        assert np.array_equal(p(frame).image, got.image) and drawn == [1]

@@ -188,8 +188,8 @@ class Worker:
             return
         shown_error = None
         with pipeline:
-            for error in overlap(self._captured(), lambda item: self._front(pipeline, item),
-                                 lambda fronted: self._back(pipeline, fronted, extras)):
+            for error in overlap(self._captured(), lambda item: self._front(pipeline, item, extras),
+                                 lambda fronted: self._back(pipeline, fronted)):
                 if error and error != shown_error:
                     self._post(news=News("problem", error))
                 shown_error = error
@@ -201,28 +201,29 @@ class Worker:
             if item is not None and item.opened == self.opened:
                 yield item
 
-    def _front(self, pipeline: Pipeline, item: Captured) -> Fronted:
-        """Stage one: the window's prefs, mirroring, landmarks, crops and masks."""
+    def _front(self, pipeline: Pipeline, item: Captured, extras: list[Overlay]) -> Fronted:
+        """Stage one: the window's prefs, mirroring, landmarks, crops and masks; the frame's
+        settings and overlays go with it into the pipeline, read once from the prefs."""
         prefs = self.prefs
         before = as_bgr(item.image)
         if prefs.mirrored:
             before = cv2.flip(before, 1)
-        pipeline.settings = Settings(Effect(prefs.gender, prefs.age, prefs.intensity))
+        settings = Settings(Effect(prefs.gender, prefs.age, prefs.intensity))
+        # The landmarks go last, on top of any make-up, so they stay visible.
+        overlays = (extras if prefs.overlays else []) + ([self.marks] if prefs.landmarks and self.marks else [])
         try:
             # A new source's faces are not the old one's. `new_scene`, not `pipeline.reset()`: the
             # previous frame may still be in stage two. Copied: `before` is shown beside the result.
-            work = pipeline.front(before, new_scene=item.opened != self.scene)
+            work = pipeline.front(before, new_scene=item.opened != self.scene, settings=settings, overlays=overlays)
         except Exception as e:
             return Fronted(item, prefs, before, None, self._failed(e))
         self.scene = item.opened  # only once a frame of it got through: else the next one starts it
         return Fronted(item, prefs, before, work)
 
-    def _back(self, pipeline: Pipeline, fronted: Fronted, extras: list[Overlay]) -> str | None:
+    def _back(self, pipeline: Pipeline, fronted: Fronted) -> str | None:
         """Stage two: generator, blending and overlays, into the mailbox; returns a problem to
         report, if any."""
         prefs, before, item = fronted.prefs, fronted.before, fronted.item
-        # The landmarks go last, on top of any make-up, so they stay visible.
-        pipeline.overlays = (extras if prefs.overlays else []) + ([self.marks] if prefs.landmarks and self.marks else [])
         after, faces, timings, error = before, [], {}, fronted.error
         if self.revote.is_set():  # here: the votes are stage two's
             self.revote.clear()
