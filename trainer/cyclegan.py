@@ -15,6 +15,7 @@ from mirror.errors import MirrorError
 
 from . import distributed
 from .data import FaceSet
+from .losses import lsgan
 from .models import Discriminator, generator
 from .solver import Config, Solver, adam
 
@@ -32,10 +33,6 @@ def domains(data: FaceSet, task: str) -> tuple[np.ndarray, np.ndarray]:
 def age_domains(age: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (np.flatnonzero((age >= YOUNG[0]) & (age <= YOUNG[1])),
             np.flatnonzero((age >= OLD[0]) & (age <= OLD[1])))
-
-
-def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
-    return F.mse_loss(scores, torch.full_like(scores, float(real)))
 
 
 class ImagePool:

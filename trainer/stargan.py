@@ -7,18 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from .attributes import frozen_classifier
+from .losses import centred, lsgan
 from .models import Discriminator, generator
 from .prototypes import SIZE as PROTO_SIZE, AgePrototypes, groups
 from .solver import Solver, adam
-
-
-def centred(change: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """`change` (seen through `mask`) less the uniform colour change that best explains it, per
-    channel: its least-squares projection on the mask, as the app matches the face's mean colour
-    and then pastes through the mask."""
-    w = mask.expand(len(change), 1, *change.shape[2:])
-    mean = (change * w).sum((2, 3), keepdim=True) / (w * w).sum((2, 3), keepdim=True).clamp_min(1e-6)
-    return change - mean * w
 
 
 class StarGANSolver(Solver):
@@ -107,13 +99,13 @@ class StarGANSolver(Solver):
         if cfg.lambda_adv or cfg.lambda_cls:  # without either, the discriminator has nothing to do
             real_src, real_cls = self.D(x)
             fake_src, _ = self.D(fake.detach())
-            d_adv = 0.5 * (F.mse_loss(real_src, torch.ones_like(real_src)) + F.mse_loss(fake_src, torch.zeros_like(fake_src)))
+            d_adv = 0.5 * (lsgan(real_src, True) + lsgan(fake_src, False))
             d_cls = self.domain_loss(real_cls, b, None)
             self.opts["D"].zero_grad()
             (cfg.lambda_adv * d_adv + cfg.lambda_cls * d_cls).backward()
             self.opts["D"].step()
             src, cls = self.D(fake)
-            g_adv = F.mse_loss(src, torch.ones_like(src))
+            g_adv = lsgan(src, True)
             loss = cfg.lambda_adv * g_adv
             logs.update({"D/adv": d_adv.item(), "D/cls": d_cls.item(), "G/adv": g_adv.item()})
             if cfg.lambda_cls:

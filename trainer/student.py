@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mirror.align import AlignSpec
 from mirror.errors import MirrorError
 
+from .losses import lsgan, pair_l1
 from .models import Discriminator, generator
 from .pairs import PairSet, augment, to_batch as batch_of
 from .solver import Solver, adam
@@ -29,19 +29,6 @@ def to_batch(images: list[np.ndarray]) -> torch.Tensor:
 
 def tiled(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return c[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
-
-
-def pair_l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 at full, half and quarter size: the coarse terms weigh the shape of hair and jaw as much
-    as the fine ones weigh texture."""
-    loss = F.l1_loss(fake, target)
-    for k in (2, 4):
-        loss = loss + F.l1_loss(F.avg_pool2d(fake, k), F.avg_pool2d(target, k))
-    return loss / 3
-
-
-def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
-    return F.mse_loss(scores, torch.full_like(scores, float(real)))
 
 
 def spec(cfg) -> AlignSpec:
