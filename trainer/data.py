@@ -220,7 +220,7 @@ def describe(cache: Path) -> str:
 def to_unit(crops: np.ndarray) -> torch.Tensor:
     """uint8 RGB crops (N, S, S, 3) -> NCHW float32 in [-1, 1], the models' scale (the contract's
     `normalise`, as a torch view in the crops' own NHWC memory, as training has always had it)."""
-    return torch.from_numpy(normalise(np.ascontiguousarray(crops))).permute(0, 3, 1, 2)
+    return torch.from_numpy(normalise(crops, order="C")).permute(0, 3, 1, 2)
 
 
 def fit_size(x: torch.Tensor, size: int) -> torch.Tensor:
