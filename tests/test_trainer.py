@@ -552,3 +552,24 @@ checkpoint.save(path, {{"step": 2, "w": torch.zeros(1000)}})
     assert (tmp_path / "checkpoint.pt.tmp").stat().st_size == 4096  # what the kill left
     checkpoint.save(path, {"step": 3})
     assert checkpoint.load(path)["step"] == 3 and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_every_option_belongs_to_the_harness_or_a_kind():
+    """trainer/kinds.py says whose each Config field is; each kind's module reads only its own and
+    the harness's (a field no code reads, but `extra`, would show here)."""
+    import dataclasses
+    import inspect
+    import re
+
+    from trainer import solver
+    from trainer.kinds import HARNESS, KINDS, OPTIONS
+
+    names = {f.name for f in dataclasses.fields(Config)}
+    assert OPTIONS.keys() == KINDS.keys()
+    assert set(HARNESS).union(*OPTIONS.values()) | {"extra"} == names
+    read = lambda module: set(re.findall(r"cfg\.(\w+)", inspect.getsource(module)))  # noqa: E731
+    assert read(solver) <= set(HARNESS)
+    for kind, cls in KINDS.items():
+        module = inspect.getmodule(cls)
+        assert read(module) <= set(HARNESS) | set(OPTIONS[kind]), (kind, read(module) - set(HARNESS) - set(OPTIONS[kind]))
+    assert all(read(inspect.getmodule(KINDS[k])) & set(OPTIONS[k]) == set(OPTIONS[k]) for k in KINDS)
