@@ -9,8 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mirror.cli import default_models
-from mirror.models import Registry
+from mirror.models import default_registry
 from mirror.pipeline import Pipeline, Settings
 from mirror.translate import Effect
 
@@ -36,7 +35,7 @@ def main() -> None:
     p.add_argument("--reach", type=float, default=0.85, help="tile half-side in face sizes (1.2 shows the hair)")
     p.add_argument("--out", default=str(Path(__file__).with_name("before_after.png")))
     a = p.parse_args()
-    registry = Registry(a.models or default_models())
+    registry = default_registry(a.models)
     columns = [(label, e) for label, e in COLUMNS
                if not e.active or registry.serving("gender" if e.gender else "age") is not None]
     rows = []

@@ -10,6 +10,7 @@ from itertools import islice
 from pathlib import Path
 
 from . import __version__
+from .args import Parser, add_effect_args, add_models_arg, count, within  # noqa: F401 - shared with the other CLIs
 from .errors import MirrorError, Terminated, exit_code, stopped_how, terminate_as_interrupt
 
 DESCRIPTION = """\
@@ -63,62 +64,6 @@ def _quiet_native_logs():
         os.close(null)
 
 
-class Parser(argparse.ArgumentParser):
-    """Usage mistakes become a MirrorError, so that every error is the same single line."""
-
-    def error(self, message):
-        raise MirrorError(f"{self.prog}: {message}")
-
-
-def default_models() -> Path:
-    """./exported_models when there is one, else the one beside the package (a source checkout)."""
-    here = Path("exported_models")
-    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "exported_models"
-
-
-def _number(kind: type, name: str, lo: float, hi: float = float("inf")):
-    """An argparse type: a `kind` number in [lo, hi], else a usage error naming the option."""
-    what = "a whole number" if kind is int else "a number"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
-        if not lo <= value <= hi:  # NaN fails this too
-            limits = f"be at least {lo:g}" if hi == float("inf") else f"lie in [{lo:g}, {hi:g}]"
-            raise argparse.ArgumentTypeError(f"{name} must {limits}, got {text}")
-        return value
-    return parse
-
-
-def within(name: str, lo: float, hi: float):
-    """A number in [lo, hi]."""
-    return _number(float, name, lo, hi)
-
-
-def count(name: str, lo: int = 1):
-    """A whole number of at least `lo` (1: a count of steps, frames, faces...)."""
-    return _number(int, name, lo)
-
-
-def add_models_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", type=Path, default=None, metavar="DIR",
-                   help="folder of exported models (default: ./exported_models, else the checkout's)")
-
-
-def add_effect_args(p: argparse.ArgumentParser, gui: bool = False) -> None:
-    """The effect options, for `run` and, as the start state, for the GUI (whose defaults are
-    None: keep what was remembered)."""
-    keep = " (default: as last time)" if gui else ""
-    p.add_argument("--effect", choices=("female", "male", "swap"),
-                   help="gender effect; swap flips each face as the attribute classifier judges it")
-    p.add_argument("--age", type=within("--age", -1, 1), default=None if gui else 0.0, metavar="VALUE",
-                   help=f"-1 youngest, 0 unchanged{keep or ' (default)'}, +1 oldest")
-    p.add_argument("--intensity", type=within("--intensity", 0, 1), default=None if gui else 1.0, metavar="X",
-                   help=f"0 original .. 1 fully generated{keep or ' (default 1)'}")
-
-
 def add_run_args(p: argparse.ArgumentParser) -> None:
     # Not at the top: OpenCV reads its log level when it loads, after `main` has set it.
     from .overlay import OVERLAYS
@@ -156,7 +101,7 @@ def overlay_names(chosen: list[str] | None) -> set[str]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .models import Registry
+    from .models import default_registry
     from .output import open_writer
     from .overlay import Overlays
     from .pipeline import STAGES, Pipeline, Settings
@@ -173,9 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise MirrorError("nothing to do: give --effect and/or a non-zero --age (or --overlay debug)")
 
     with open_source(args.source) as source:
-        registry = Registry(args.models or default_models())
-        for problem in registry.problems:
-            print(f"mirror: warning: {problem}", file=sys.stderr)
+        registry = default_registry(args.models)
         video = source.kind in ("video", "camera")
         camera = virtual_camera(args, source.fps, lambda w: print(f"mirror: warning: {w}", file=sys.stderr))
         # The writer first: a bad --out is said before the models and MediaPipe start.
@@ -235,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def models(args: argparse.Namespace) -> int:
-    from .models import Registry, choose_providers
+    from .models import Registry, choose_providers, default_models
 
     registry = Registry(args.models or default_models())
     print(f"models in {registry.folder} (providers tried: {', '.join(choose_providers())})")

@@ -8,33 +8,22 @@ the file, instead of producing garbage faces later. One bad model never hides th
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass, field
+import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from .align import AlignSpec
+# The card's schema lives in the contract; its names stay importable from here.
+from .contract import (CARD_BYTES, CARD_FIELDS, GENERATORS, NORMALISATION, PASTES, TASK_INPUTS,  # noqa: F401
+                       TASK_OUTPUTS, TASK_STAMP, TASKS, Card, CardError, _line)
 from .errors import MirrorError
 
-TASKS = ("gender", "age", "attributes", "edit")
-NORMALISATION = {"color": "RGB", "scale": "[-1,1]"}
-# What each task must take and give, beyond the card's own shapes. A generator gives one image,
-# under whatever name (a graph cannot reuse its input's name "image"); `Model.run` calls it "image".
-# An "edit" model (the distilled student) serves gender and age in one pass: its condition is
-# (target P(female), gender asked 0/1, age shift a), and it also gives the alpha it changed by.
-TASK_INPUTS = {"gender": {"image", "condition"}, "age": {"image", "condition"}, "attributes": {"image"},
-               "edit": {"image", "condition"}}
-TASK_OUTPUTS = {"attributes": {"female", "age"}, "edit": {"output", "alpha"}}
-GENERATORS = ("gender", "age", "edit")
-PASTES = ("mask", "alpha")  # through the face-oval mask with colour matching, or through the model's alpha
 # Fastest first; ONNX Runtime skips what it cannot start, and `Model.provider` says what really runs.
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "DmlExecutionProvider",
              "CoreMLExecutionProvider", "CPUExecutionProvider")
 THREADS = 1  # ONNX Runtime intra-op threads per session (CPU); see Model
-TASK_STAMP = "mirror.task"  # the ONNX metadata key under which `mirror-train export` writes the task
 
 
 def choose_providers(available: Sequence[str] | None = None) -> list[str]:
@@ -43,162 +32,6 @@ def choose_providers(available: Sequence[str] | None = None) -> list[str]:
 
         available = ort.get_available_providers()
     return [p for p in PREFERRED if p in available] or ["CPUExecutionProvider"]
-
-
-def _line(error: Exception) -> str:
-    """The first line of an error's message: ONNX Runtime's run on for many."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-class CardError(ValueError):
-    """A card field that is missing or not what the runtime can use; says what it must be."""
-
-
-def _shown(value) -> str:
-    """A value as the card's JSON spells it (null, true), cut short."""
-    shown = json.dumps(value)
-    return shown if len(shown) <= 40 else shown[:37] + "..."
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def number(lo: float, hi: float, whole: bool = False):
-    def check(value):
-        if not _is_number(value) or not lo <= value <= hi or (whole and value != int(value)):
-            raise CardError(f"must be a {'whole number' if whole else 'number'} in [{lo:g}, {hi:g}], got {_shown(value)}")
-    return check
-
-
-def text(value) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise CardError(f"must be a non-empty string, got {_shown(value)}")
-
-
-def one_of(*options):
-    def check(value):
-        if value not in options:
-            raise CardError(f"must be one of {', '.join(map(str, options))}, got {_shown(value)}")
-    return check
-
-
-def equal_to(wanted):
-    def check(value):
-        if value != wanted:
-            raise CardError(f"must be {wanted}, got {_shown(value)}")
-    return check
-
-
-def shapes(value) -> None:
-    """Tensor name -> its dimensions: whole numbers (-1 or 0 for any batch) or symbolic names."""
-    if not isinstance(value, dict) or not value:
-        raise CardError(f"must map names to shapes, got {_shown(value)}")
-    for name, dims in value.items():
-        if not isinstance(dims, list) or not dims or not all(
-                isinstance(d, str) or (_is_number(d) and d == int(d) and d >= -1) for d in dims):
-            raise CardError(f"must map names to shapes (lists of sizes), got {_shown(name)}: {_shown(dims)}")
-
-
-def list_of(check_item):
-    def check(value):
-        if not isinstance(value, list) or not value:
-            raise CardError(f"must be a non-empty list, got {_shown(value)}")
-        for item in value:
-            check_item(item)
-    return check
-
-
-def record(**fields):
-    """A JSON object with these fields, each checked (all required)."""
-    def check(value):
-        if not isinstance(value, dict):
-            raise CardError(f"must be an object with {', '.join(fields)}, got {_shown(value)}")
-        for key, field_check in fields.items():
-            _check_field(value, key, field_check, required=True)
-    return check
-
-
-# What the runtime reads of a card: field -> (required, check). The one place to extend the card
-# (an optional field is one more row; a nested object a `record`).
-CARD_FIELDS = {
-    "name": (False, text),
-    "task": (True, one_of(*TASKS)),
-    "align": (True, record(size=number(16, 1024, whole=True), margin=number(0, 2))),
-    "normalisation": (False, equal_to(NORMALISATION)),
-    "inputs": (True, shapes),
-    "outputs": (True, shapes),
-    "age_span_years": (False, number(1, 200)),
-    "paste": (False, one_of(*PASTES)),
-    "serves": (False, list_of(one_of("gender", "age"))),
-}
-CARD_BYTES = 1 << 20  # a card is a few kB; a larger file is something else
-
-
-def _check_field(d: dict, key: str, check, required: bool) -> None:
-    if key not in d:
-        if required:
-            raise CardError(key, "missing")
-        return
-    try:
-        check(d[key])
-    except CardError as e:  # (why) from a check, (field, why) from a record's field: align.margin
-        where, why = (f"{key}.{e.args[0]}", e.args[1]) if len(e.args) == 2 else (key, e.args[0])
-        raise CardError(where, why) from None
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-@dataclass(frozen=True)
-class Card:
-    """A model card: the fields the runtime relies on, and the whole JSON in `data`."""
-
-    name: str
-    task: str
-    align: AlignSpec
-    inputs: dict[str, list]
-    outputs: dict[str, list]
-    age_span_years: float | None = None
-    paste: str = "mask"
-    serves: tuple[str, ...] = ()  # the effects a model serves: its task, or gender and age for "edit"
-    data: dict = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def condition_width(self) -> int:
-        return int(self.inputs["condition"][-1]) if "condition" in self.inputs else 0
-
-    @classmethod
-    def read(cls, path: Path) -> "Card":
-        try:
-            if path.stat().st_size > CARD_BYTES:
-                raise ValueError(f"{path.stat().st_size:,} bytes, more than a card's {CARD_BYTES:,}")
-            # NaN and Infinity are Python's extensions to JSON: refused like any other non-number.
-            d = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-            raise MirrorError(f"{path}: unreadable model card ({_line(e) if str(e) else type(e).__name__})") from None
-        if not isinstance(d, dict):
-            raise MirrorError(f"{path}: unreadable model card (a JSON {type(d).__name__}, not an object)")
-        try:
-            for key, (required, check) in CARD_FIELDS.items():
-                _check_field(d, key, check, required)
-        except CardError as e:
-            key, why = e.args
-            if key == "task" and "task" in d:
-                raise MirrorError(f"{path}: unknown task {d['task']!r} (known: {', '.join(TASKS)})") from None
-            raise MirrorError(f"{path}: model card lacks or mangles {key!r} ({why})") from None
-        task = d["task"]
-        card = cls(name=str(d.get("name", path.stem)), task=task, align=AlignSpec.from_dict(d["align"]),
-                   inputs=dict(d["inputs"]), outputs=dict(d["outputs"]),
-                   age_span_years=d.get("age_span_years"), paste=d.get("paste", "mask"),
-                   serves=tuple(d.get("serves", ("gender", "age") if task == "edit" else (task,))), data=d)
-        outputs_ok = TASK_OUTPUTS[task] <= set(card.outputs) if task in TASK_OUTPUTS else len(card.outputs) == 1
-        if set(card.inputs) != TASK_INPUTS[task] or not outputs_ok:
-            want = sorted(TASK_OUTPUTS.get(task, ["one image"]))
-            raise MirrorError(f"{path}: a {task} model takes {sorted(TASK_INPUTS[task])} and gives {want}; "
-                              f"the card says {sorted(card.inputs)} -> {sorted(card.outputs)}")
-        return card
 
 
 class Model:
@@ -366,3 +199,18 @@ class Registry:
         lines = [f"{m.card.name}: {m.task}, {m.path.name}, crop {m.spec.size}px margin {m.spec.margin}, "
                  f"{'batched' if m.batch else 'batch 1'}, runs on {m.provider}" for m in self.models.values()]
         return lines + [f"unusable: {p}" for p in self.problems]
+
+
+def default_models() -> Path:
+    """./exported_models when there is one, else the one beside the package (a source checkout)."""
+    here = Path("exported_models")
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "exported_models"
+
+
+def default_registry(folder: str | Path | None = None, threads: int = THREADS) -> Registry:
+    """The registry the commands start with: `folder` (a --models option), else `default_models()`;
+    the files it cannot use are said on stderr, one warning each, and the rest still serve."""
+    registry = Registry(folder or default_models(), threads=threads)
+    for problem in registry.problems:
+        print(f"mirror: warning: {problem}", file=sys.stderr)
+    return registry

@@ -1,15 +1,17 @@
 """The pipeline: frame -> landmarks -> align -> translate -> blend -> overlays -> frame.
 
-One `Pipeline` serves the CLI, the GUI and the benchmark: call it on each frame, change
-`pipeline.settings` between frames (the GUI's sliders), read `Result.timings` for the milliseconds
-each stage took. Overlays (drawn after blending) plug in as callables in `pipeline.overlays`.
+One `Pipeline` serves the CLI, the GUI and the benchmark: call it on each frame, with the frame's
+own `settings` and `overlays` (the GUI's sliders and toggles: a value per call, nothing to assign
+from outside), or without them to use `pipeline.settings` and `pipeline.overlays`, the defaults
+given when it was made; read `Result.timings` for the milliseconds each stage took. Overlays (drawn
+after blending) are callables.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -76,6 +78,7 @@ class Work:
     timings: dict[str, float]
     front_ms: float
     new_scene: bool = False
+    overlays: Sequence[Overlay] | None = None  # this frame's; None: the pipeline's
 
 
 class Pipeline:
@@ -96,26 +99,31 @@ class Pipeline:
         self.stabiliser = Stabiliser() if video else None  # a still face's change held still
         blend.warm_up()
 
-    def __call__(self, frame: np.ndarray, copy: bool = True) -> Result:
+    def __call__(self, frame: np.ndarray, copy: bool = True, settings: Settings | None = None,
+                 overlays: Sequence[Overlay] | None = None) -> Result:
         """Transform one frame: BGR uint8, or grey, or BGRA (the result keeps the layout). With
-        `copy=False` a BGR frame is changed in place."""
-        return self.back(self.front(frame, copy))
+        `copy=False` a BGR frame is changed in place. `settings` and `overlays`: this frame's
+        (None: the pipeline's own)."""
+        return self.back(self.front(frame, copy, settings=settings, overlays=overlays))
 
     # The two halves, for `mirror.runner.overlap`: front (landmarks, crops, masks) of frame n+1
     # runs on one core while back (generator, blending, overlays) of frame n runs on the other.
     # Only front touches the landmarker and only back the translator's votes, so each half may
     # run on its own thread.
 
-    def front(self, frame: np.ndarray, copy: bool = True, new_scene: bool = False) -> Work:
+    def front(self, frame: np.ndarray, copy: bool = True, new_scene: bool = False,
+              settings: Settings | None = None, overlays: Sequence[Overlay] | None = None) -> Work:
         """`new_scene`: this frame starts a new scene (another source): `reset` done half by half,
-        so that it is safe while the previous frame is still in `back`."""
+        so that it is safe while the previous frame is still in `back`. `settings` and `overlays`:
+        the whole frame's, carried to `back` (None: the pipeline's own)."""
         t0 = time.perf_counter()
         if frame.dtype != np.uint8:
             raise MirrorError(f"frames must be 8-bit, got {frame.dtype}")
         bgr = frame.ndim == 3 and frame.shape[2] == 3
         image = (frame.copy() if copy else frame) if bgr else _to_bgr(frame)
         # A snapshot: settings changed while this frame is between the halves apply from the next.
-        settings = replace(self.settings, effect=replace(self.settings.effect))
+        given = self.settings if settings is None else settings
+        settings = replace(given, effect=replace(given.effect))
         settings.check()
         effect = settings.effect
         timings = dict.fromkeys(STAGES, 0.0)
@@ -137,7 +145,7 @@ class Pipeline:
         masks = occlusion.masks(crops, [r.alignment.to_crop(r.face.points) for r in todo], masks)  # not on a cover
         clock("align")
         return Work(frame, image, bgr, settings, spec, results, todo, crops, masks, timings,
-                    (time.perf_counter() - t0) * 1000, new_scene)
+                    (time.perf_counter() - t0) * 1000, new_scene, None if overlays is None else list(overlays))
 
     def back(self, work: Work) -> Result:
         t0 = time.perf_counter()
@@ -166,7 +174,7 @@ class Pipeline:
             clock("blend")
 
         result = Result(image, work.faces, timings, effect)
-        for overlay in self.overlays:
+        for overlay in self.overlays if work.overlays is None else work.overlays:
             overlay(image, result)
         clock("overlay")
         if not work.bgr:

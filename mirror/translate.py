@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .align import AlignSpec, between
+from .contract import from_tensor, to_tensor  # noqa: F401 - the card's normalisation, used here and by callers
 from .errors import MirrorError
 from .models import Model, Registry
 
@@ -39,16 +40,6 @@ class Effect:
     @property
     def active(self) -> bool:
         return self.intensity > 0 and (self.gender is not None or self.age != 0)
-
-
-def to_tensor(crops: np.ndarray) -> np.ndarray:
-    """(N, S, S, 3) BGR 0..255 -> (N, 3, S, S) RGB float32 in [-1, 1]: the cards' normalisation."""
-    return np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / 127.5 - 1.0
-
-
-def from_tensor(t: np.ndarray) -> np.ndarray:
-    """(N, 3, S, S) RGB in [-1, 1] -> (N, S, S, 3) BGR float32 0..255 (kept float: blend rounds once)."""
-    return np.clip((t.transpose(0, 2, 3, 1)[..., ::-1] + 1.0) * 127.5, 0.0, 255.0).astype(np.float32)
 
 
 def resample(crops: np.ndarray, a: AlignSpec, b: AlignSpec) -> np.ndarray:

@@ -27,8 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import face_box, photo, placed, sensor_noise  # noqa: E402
 
-from mirror.cli import default_models  # noqa: E402
-from mirror.models import Registry  # noqa: E402
+from mirror.models import default_registry  # noqa: E402
 from mirror.pipeline import Pipeline, Settings  # noqa: E402
 from mirror.translate import Effect  # noqa: E402
 
@@ -75,7 +74,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=60)
     p.add_argument("--models", type=Path, default=None)
     args = p.parse_args()
-    registry = Registry(args.models or default_models())
+    registry = default_registry(args.models)
     for name, gender in CASES:
         still = clip(name, args.frames, 0.0)
         row = {"photo": name, "effect": gender}

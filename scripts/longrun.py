@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 
 from mirror.bench import SAMPLE, frames, pick
-from mirror.cli import default_models
 from mirror.errors import MirrorError
-from mirror.models import Registry
+from mirror.models import default_registry
 from mirror.overlay import Overlays
 from mirror.pipeline import Pipeline, Settings
 from mirror.runner import stream
@@ -38,7 +37,7 @@ def rss_mb() -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
-    registry = Registry(args.models or default_models())
+    registry = default_registry(args.models)
     model = pick(registry, None)
     age = registry.serving("age") is not None
     effect = Effect("female" if "gender" in model.card.serves else None, 0.5 if age else 0.0)

@@ -25,9 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import face_box, photo, placed  # noqa: E402
 
-from mirror.cli import default_models  # noqa: E402
 from mirror.landmarks import Landmarker  # noqa: E402
-from mirror.models import Registry  # noqa: E402
+from mirror.models import Registry, default_registry  # noqa: E402
 from mirror.pipeline import Pipeline, Settings  # noqa: E402
 from mirror.translate import Effect  # noqa: E402
 
@@ -92,7 +91,7 @@ def main() -> None:
     p.add_argument("--photos", nargs="+", default=["astronaut.png", "obama.jpg", "biden.jpg"])
     p.add_argument("--models", type=Path, default=None)
     args = p.parse_args()
-    registry = Registry(args.models or default_models())
+    registry = default_registry(args.models)
     rows = []
     for name in args.photos:
         image = photo(name)

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mirror.cli import default_models
 from mirror.gui.sources import SAMPLE
-from mirror.models import Registry
+from mirror.models import default_registry
 from mirror.pipeline import Pipeline, Settings
 from mirror.source import open_source
 from mirror.translate import Effect, _Vote
@@ -60,7 +59,7 @@ def main() -> None:
     p.add_argument("--loops", type=int, default=2)
     p.add_argument("--models", type=Path, default=None)
     args = p.parse_args()
-    registry = Registry(args.models or default_models())
+    registry = default_registry(args.models)
     decided = _Vote.DECIDE
     frames = two_faces(args.loops)
     row = {"clip": SAMPLE.name, "frames": len(frames)}

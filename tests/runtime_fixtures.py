@@ -8,13 +8,21 @@ below. A blob, not a flat shift, because colour matching in `blend` undoes a fla
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from mirror.source import Frame, Source
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "test-media"
 PHOTOS = ["astronaut.png", "obama.jpg", "obama2.jpg", "obama_partial_face.jpg", "biden.jpg",
@@ -126,3 +134,71 @@ def redness(image: np.ndarray, alignment) -> float:
     cv2.circle(disc, (int(round(cx)), int(round(cy))), max(1, int(radius)), 1, -1)
     b, _, r = cv2.split(image.astype(np.float32))
     return float((r - b)[disc > 0].mean())
+
+
+# -- for tests that run the command line, cameras and clips (no real video exists here) ------------
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the console scripts beside this Python
+
+
+def run_cli(capsys, *args) -> tuple[int, list[str]]:
+    from mirror import cli
+
+    code = cli.main([str(a) for a in args])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def one_error(lines: list[str], message: str) -> None:
+    lines = [line for line in lines if "frame/s" not in line]  # the progress bar's, on the way
+    assert len(lines) == 1 and lines[0].startswith("mirror: error: ") and message in lines[0], lines
+
+
+def still_clip(path: Path, frames: int = 6) -> Path:
+    """A short MJPG clip of the astronaut, standing still (no real video exists here)."""
+    image = cv2.resize(photo("astronaut.png"), (320, 320))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 320))
+    for _ in range(frames):
+        writer.write(image)
+    writer.release()
+    return path
+
+
+class FakeCamera(Source):
+    """A camera that gives `frames` frames of the astronaut, then nothing, as when unplugged."""
+
+    kind = "camera"
+
+    def __init__(self, frames: int, pace: float = 0.0):
+        self.frames, self.pace = frames, pace
+        self.image = cv2.resize(photo("astronaut.png"), (320, 320))
+
+    def __iter__(self):
+        for i in range(self.frames):
+            time.sleep(self.pace)
+            yield Frame(self.image, i, f"frame-{i:06d}")
+
+
+def good_gender(tmp_path: Path, models_dir: Path) -> Path:
+    """A model folder with the good gender model alone, for bad ones to go beside."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for ext in (".onnx", ".json"):
+        shutil.copy(models_dir / f"gender-fixture{ext}", folder)
+    return folder
+
+
+def script(name: str, *args, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.monotonic()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}  # as a user's shell has it
+    done = subprocess.run([str(BIN / name), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env=env)
+    return done, time.monotonic() - start
+
+
+def make_sample():
+    """assets/make_sample.py, which builds the bundled clip, as a module."""
+    spec = importlib.util.spec_from_file_location("make_sample", REPO / "assets" / "make_sample.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

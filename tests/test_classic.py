@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from mirror import classic
+from mirror.bench import classic
 from mirror.models import Registry
 
 
@@ -44,7 +44,7 @@ def test_exported_model_loads_as_a_gender_model(tmp_path):
 
 
 def test_needs_neither_onnx_nor_torch(tmp_path):
-    code = ("import sys\nfrom mirror import classic\n"
+    code = ("import sys\nfrom mirror.bench import classic\n"
             f"classic.export({str(tmp_path)!r}, size=32)\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx')]\n"
             "sys.exit(1 if bad else 0)\n")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mirror.cli import main
-from runtime_fixtures import MEDIA, photo
+from runtime_fixtures import MEDIA, photo, script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -166,3 +166,25 @@ def test_overlay_flag_errors(tmp_path, models_dir, capsys, args, message):
     lines = err.strip().splitlines()
     assert code == 1 and len(lines) == 1 and lines[0].startswith("mirror: error: ") and message in err, err
     assert not (tmp_path / "o.jpg").exists()
+
+
+# -- the console script, as a user runs it (docs/reliability.md) ----------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "nowhere.mp4", "--effect", "female", "--out", "o.mp4"], "no such file or folder: nowhere.mp4"),
+    (["--source", "empty.mp4", "--effect", "female", "--out", "o.mp4"], "empty.mp4 is empty (0 bytes)"),
+    (["--source", "noise.mp4", "--effect", "female", "--out", "o.mp4"], "cannot open video noise.mp4"),
+    (["--source", "7", "--effect", "female", "--out", "o.mp4"], "cannot open camera 7"),
+    (["--source", "text.jpg", "--effect", "female", "--out", "o.jpg"], "cannot decode image text.jpg"),
+    (["--source", MEDIA / "obama.jpg", "--effect", "female", "--out", "gone/o.jpg"], "folder gone does not exist"),
+    (["run", "--source", "x.jpg", "--overlay", "hat", "--out", "o.jpg"], "invalid choice: 'hat'"),
+    (["models", "--frames", "3"], "unrecognized arguments: --frames 3"),
+])
+def test_mirror_errors_from_the_console_script(tmp_path, args, message):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "noise.mp4").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "text.jpg").write_text("not a picture")
+    done, took = script("mirror", *args, cwd=tmp_path)
+    assert done.returncode == 1 and took < 60
+    assert done.stderr.startswith("mirror: error: ") and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4", "noise.mp4", "text.jpg"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from mirror import live, output
 from mirror.models import Registry
 from mirror.errors import MirrorError
 from mirror.gui import app, settings, sources
@@ -28,93 +30,13 @@ from mirror.gui.files import new_file
 from mirror.gui.actions import SPECS
 from mirror.gui.sources import Choice
 from mirror.gui.window import NO_FACE_FRAMES, Window
-from mirror.gui.worker import DropOldest
-from runtime_fixtures import MEDIA
+from mirror.source import Source
+from gui_fixtures import changed_pixels, next_frames, wait
+from runtime_fixtures import MEDIA, FakeCamera, make_sample, still_clip
 from test_video import read_video
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 30.0
-
-
-def _make_sample():
-    spec = importlib.util.spec_from_file_location("make_sample", REPO / "assets" / "make_sample.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def qapp():
-    return QApplication.instance() or QApplication([])
-
-
-@pytest.fixture(scope="session")
-def clip(tmp_path_factory) -> Path:
-    """3 s of the astronaut at 320x240 (synthetic motion), MJPG."""
-    path = tmp_path_factory.mktemp("media") / "astronaut.avi"
-    _make_sample().make_clip(path, MEDIA / "astronaut.png", seconds=3.0, fps=FPS, size=(320, 240))
-    return path
-
-
-@pytest.fixture
-def store(tmp_path) -> QSettings:
-    return QSettings(str(tmp_path / "mirror.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def open_window(qapp, store, registry):
-    """Makes windows that are closed at the end of the test, on the looping clip by default."""
-    made = []
-
-    def make(source: Choice | None = None, registry_=registry, store_=store) -> Window:
-        w = Window(registry_, store_, source, cameras=[])
-        w.show()
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        w.close()
-
-
-@pytest.fixture
-def looping(clip) -> Choice:
-    return Choice("test clip", str(clip), loop=True)
-
-
-def wait(condition, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        QApplication.processEvents()
-        time.sleep(0.005)
-
-
-def next_frames(w: Window, n: int = 1, where=lambda shown: True, timeout: float = 20.0):
-    """The next `n` frames the window shows that satisfy `where`."""
-    got = []
-
-    def seen(_):
-        if where(w.last):
-            got.append(w.last)
-
-    w.on_frame.append(seen)
-    try:
-        wait(lambda: len(got) >= n, timeout)
-    finally:
-        w.on_frame.remove(seen)
-    return got[:n]
-
-
-def changed_pixels(shown) -> tuple[np.ndarray, np.ndarray]:
-    """(changed, in_faces): where the output differs from the camera frame, and the faces' boxes."""
-    changed = np.any(shown.after != shown.before, axis=2)
-    in_faces = np.zeros_like(changed)
-    for r in shown.faces:
-        if r.box is not None:
-            x0, y0, x1, y1 = r.box
-            in_faces[y0:y1, x0:x1] = True
-    return changed, in_faces
 
 
 def test_frames_arrive_with_readouts(open_window, looping):
@@ -281,7 +203,7 @@ def test_missing_source_shows_the_error_and_can_switch(open_window, looping, tmp
 
 def test_a_video_ends_with_a_message_and_reopens(open_window, tmp_path):
     short = tmp_path / "short.avi"
-    _make_sample().make_clip(short, MEDIA / "astronaut.png", seconds=0.5, fps=FPS, size=(320, 240))
+    make_sample().make_clip(short, MEDIA / "astronaut.png", seconds=0.5, fps=FPS, size=(320, 240))
     w = open_window(sources.from_spec(str(short)))
     wait(lambda: w.view.banner.isVisible())
     assert "End of short.avi" in w.view.banner.text.text() and w.view.banner.button.isVisible()
@@ -329,13 +251,6 @@ def test_settings_are_remembered(qapp, registry, looping, tmp_path):
         assert again.choice.spec == looping.spec, "the last source again"
     finally:
         again.close()
-
-
-def test_queue_drops_the_oldest():
-    q = DropOldest(2)
-    for i in range(5):
-        q.put(i)
-    assert (q.get(0), q.get(0), q.get(0.01), q.dropped) == (3, 4, None, 3)
 
 
 def test_a_slow_model_lowers_the_frame_rate_not_the_responsiveness(open_window, looping, monkeypatch):
@@ -429,7 +344,6 @@ def test_frames_do_not_drop_references_to_true(open_window, looping):
 
 def test_an_unplugged_camera_says_so_and_reopens(open_window, monkeypatch):
     """A stand-in camera that gives 10 frames of the astronaut, then nothing (as when unplugged)."""
-    import mirror.gui.worker as worker
     from mirror.source import Frame, Source
 
     still = cv2.resize(cv2.imread(str(MEDIA / "astronaut.png")), (320, 320))
@@ -443,7 +357,7 @@ def test_an_unplugged_camera_says_so_and_reopens(open_window, monkeypatch):
                 time.sleep(1 / FPS)  # a camera paces itself
                 yield Frame(still, i, f"frame-{i:06d}")
 
-    monkeypatch.setattr(worker, "open_source", lambda spec: opened.append(spec) or Unplugged())
+    monkeypatch.setattr(live, "open_source", lambda spec: opened.append(spec) or Unplugged())
     camera = Choice("Camera 0: Test", "0")
     w = open_window(camera)
     wait(lambda: w.view.banner.isVisible())
@@ -473,3 +387,99 @@ def test_mangled_settings_fall_back_to_sane_values(qapp, tmp_path):
         store.setValue(key, value)
     prefs = settings.load(store)
     assert (prefs.gender, prefs.age, prefs.intensity, prefs.mirrored, prefs.divider) == (None, 1.0, 1.0, False, 0.0)
+
+
+# -- the GUI and its sources, when they fail (docs/reliability.md) --------------------------------
+
+def test_gui_camera_comes_back_by_itself(open_window, monkeypatch):
+    """Unplugged after 5 frames, missing at the next look, back at the one after: the view resumes
+    without a click."""
+    from mirror.gui.sources import Choice
+
+    opened = []
+
+    def plug(spec):
+        opened.append(spec)
+        if len(opened) == 2:
+            raise MirrorError(f"cannot open camera {spec}")
+        return FakeCamera(5 if len(opened) == 1 else 10_000, pace=1 / FPS)
+
+    monkeypatch.setattr(live, "RETRY_SECONDS", 0.5)
+    monkeypatch.setattr(live, "open_source", plug)
+    w = open_window(Choice("Camera 0: Test", "0"))
+    wait(lambda: w.view.banner.isVisible())
+    assert "stopped sending pictures (unplugged?)" in w.view.banner.text.text()
+    assert "comes back by itself" in w.view.banner.text.text()
+    shown = w.frames
+    wait(lambda: w.frames > shown + 3)
+    assert not w.view.banner.isVisible() and "is back" in w.statusBar().currentMessage()
+    assert len(opened) == 3
+
+
+def test_gui_a_hung_camera_does_not_hang_the_window(open_window, monkeypatch, tmp_path):
+    """A camera stuck inside its driver (its read never returns): the window keeps turning and
+    another source opens at once."""
+    from mirror.gui.sources import Choice
+
+    release = threading.Event()
+
+    class Stuck(Source):
+        kind = "camera"
+
+        def __iter__(self):
+            release.wait(60)
+            return iter(())
+
+    real = live.open_source
+    monkeypatch.setattr(live, "open_source", lambda spec: Stuck() if spec == "0" else real(spec))
+    try:
+        w = open_window(Choice("Camera 0: Stuck", "0"))
+        wait(lambda: w.isVisible())
+        start = time.monotonic()
+        w.open_source(Choice("clip", str(still_clip(tmp_path / "clip.avi")), loop=True))
+        assert time.monotonic() - start < 2
+        wait(lambda: w.frames >= 3)
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.mp4", b"", "is empty (0 bytes)"),
+    ("text.png", b"not a picture", "Cannot decode image"),
+    ("folder", None, "No image in folder could be read"),
+])
+def test_gui_unreadable_sources_say_so(open_window, tmp_path, name, content, message):
+    from mirror.gui import sources
+
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+        (path / "a.jpg").write_bytes(b"")
+        (path / "b.png").write_bytes(b"torn")
+    else:
+        path.write_bytes(content)
+    w = open_window(sources.from_spec(str(path)))
+    wait(lambda: w.view.banner.isVisible())
+    assert message in w.view.banner.text.text() and w.last is None
+
+
+def test_gui_recording_that_fails_midway_stops_and_the_view_goes_on(open_window, tmp_path, monkeypatch):
+    """The disk fills up during a recording: it stops with a message; the live view goes on."""
+    from mirror.gui.sources import Choice
+
+    real = output.VideoWriter.write
+
+    def filling(self, frame, image):
+        if self.frames >= 3:
+            raise OSError(28, "No space left on device")
+        real(self, frame, image)
+
+    monkeypatch.setattr(output.VideoWriter, "write", filling)
+    w = open_window(Choice("clip", str(still_clip(tmp_path / "clip.avi")), loop=True))
+    w.set_folder(str(tmp_path))
+    wait(lambda: w.frames >= 1)
+    w.actions.record.trigger()
+    wait(lambda: not w.actions.record.isChecked())
+    assert "Recording stopped" in w.statusBar().currentMessage() and "No space left" in w.view.toast_text
+    shown = w.frames
+    wait(lambda: w.frames > shown + 3)

@@ -11,8 +11,7 @@ from PySide6.QtCore import QSettings
 from mirror import cli
 from mirror.gui import settings
 from mirror.gui.panel import model_line
-from mirror.models import Registry
-from test_gui import clip, qapp  # noqa: F401 - fixtures
+from mirror.models import Registry, default_models
 
 
 def launch(models_dir, clip, ini, tmp_path, *options) -> int:  # noqa: F811
@@ -47,7 +46,7 @@ def test_reset_settings_forgets_a_gone_file_and_the_effect(qapp, models_dir, cli
 
 
 def test_model_readout_says_what_tells_models_apart(models_dir):
-    shipped = Registry(cli.default_models())
+    shipped = Registry(default_models())
     assert {t: model_line(m.card) for t, m in shipped.models.items()} == {
         "gender": "int8, 128 px", "age": "int8, 128 px", "attributes": "int8, 128 px"}
     fixture = Registry(models_dir).get("gender")
@@ -61,7 +60,7 @@ def test_pressing_swap_again_decides_each_face_afresh(qapp, registry, clip, tmp_
     import mirror.gui.worker as worker
     from mirror.gui.sources import Choice
     from mirror.gui.window import Window
-    from test_gui import next_frames
+    from gui_fixtures import next_frames
 
     pipelines = []
     back = worker.Pipeline.back

@@ -2,13 +2,15 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mirror.errors import MirrorError
 from mirror.models import Model, Registry, choose_providers
-from runtime_fixtures import export_classifier, export_generator
+from mirror import cli
+from runtime_fixtures import MEDIA, export_classifier, export_generator, run_cli
 
 
 def test_loads_the_fixture_models(registry):
@@ -110,3 +112,45 @@ def test_sessions_take_one_thread_and_every_optimisation(models_dir):
             opts = model.session.get_session_options()
             assert opts.intra_op_num_threads == threads
             assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+# -- damaged models beside good ones (docs/reliability.md) ---------------------------------------
+
+BAD_MODELS = {"truncated.onnx": "ONNX Runtime cannot load it", "no-align.json": "lacks or mangles 'align'",
+              "not-a-classifier.onnx": "are not the card's", "inner-size.onnx": "failed to run"}
+
+
+def test_damaged_models_are_one_line_each_and_the_good_one_stays(mixed_models):
+    registry = Registry(mixed_models)
+    assert list(registry.models) == ["gender-fixture"]
+    problems = {Path(str(p).split(": ")[0]).name: str(p) for p in registry.problems}
+    assert problems.keys() == BAD_MODELS.keys()
+    for name, message in BAD_MODELS.items():
+        assert message in problems[name] and "\n" not in problems[name], problems[name]
+        assert problems[name].startswith(str(mixed_models / name))
+
+
+def test_cli_runs_with_the_good_models_and_names_the_bad(mixed_models, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    code, lines = run_cli(capsys, "--source", MEDIA / "obama.jpg", "--effect", "female", "--out", out,
+                          "--models", mixed_models)
+    assert code == 0 and out.is_file()
+    warnings = [line for line in lines if line.startswith("mirror: warning: ")]
+    assert len(warnings) == len(BAD_MODELS) == len(lines) - 1 and "1 face(s) changed" in lines[-1]
+    assert all(any(name in w for w in warnings) for name in BAD_MODELS)
+    # Asking for what only a bad model would give says there is none, and where.
+    code, lines = run_cli(capsys, "--source", MEDIA / "obama.jpg", "--age", "1", "--out", out, "--models", mixed_models)
+    assert code == 1 and lines[-1].startswith("mirror: error: no age model")
+
+
+def test_gui_starts_with_the_good_models_and_reports_the_bad(open_window, mixed_models, tmp_path, capsys):
+    shot = tmp_path / "app.png"
+    assert cli.main(["--source", str(MEDIA / "astronaut.png"), "--models", str(mixed_models), "--settings",
+                     str(tmp_path / "s.ini"), "--screenshot", str(shot), "--quit-after-frames", "2"]) == 0
+    assert shot.is_file()
+    err = capsys.readouterr().err
+    assert all(name in err for name in BAD_MODELS)
+    w = open_window(registry_=Registry(mixed_models))
+    assert "4 unusable file(s)" in w.panel.models.text() and "gender-fixture" in w.panel.models.text()
+    assert all(name in w.panel.models.toolTip() for name in BAD_MODELS)
+    assert w.actions.gender_female.isEnabled() and not w.panel.age.isEnabled()

@@ -26,7 +26,7 @@ from mirror.models import TASK_STAMP, Registry
 from mirror.pipeline import Pipeline
 from mirror.source import read_image
 from runtime_fixtures import MEDIA, export_generator, photo
-from test_reliability import BIN, FakeCamera, good_gender, one_error, run_cli, still_clip
+from runtime_fixtures import BIN, FakeCamera, good_gender, one_error, run_cli, still_clip
 
 
 def frame_count(path: Path) -> int:

@@ -60,6 +60,6 @@ def test_no_ghost_lips_on_a_bar(faces, name, monkeypatch):
     assert on_bar[bar].mean() < 1.5, "hardly any change anywhere on the bar"
     # Without the cover masks, the bar gets the effect: what this test guards against.
     monkeypatch.setattr(occlusion, "masks", lambda crops, points, masks: masks)
-    monkeypatch.setattr(overlay, "covered", lambda lab, skin: np.zeros(lab.shape[:2], np.float32))
+    monkeypatch.setattr(overlay.layers, "covered", lambda lab, skin: np.zeros(lab.shape[:2], np.float32))
     ghost = np.abs(run(name, image).image.astype(int) - image).max(axis=2)
     assert ghost[bar].mean() > 4 * max(on_bar[bar].mean(), 1)

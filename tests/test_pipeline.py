@@ -8,6 +8,7 @@ import pytest
 from mirror import blend
 from mirror.errors import MirrorError
 from mirror.models import Registry
+from mirror.overlay import OVERLAYS, Overlays
 from mirror.pipeline import STAGES, Pipeline, Settings
 from mirror.translate import Effect
 from runtime_fixtures import FACES, PHOTOS, export_all, photo, redness
@@ -169,3 +170,71 @@ def test_missing_model_and_bad_settings_are_errors(tmp_path, registry):
         Pipeline(registry, Settings(Effect("female", intensity=2)), video=False)
     with pytest.raises(MirrorError, match="blend"):
         Pipeline(registry, Settings(blend="poisson"), video=False)
+
+
+# -- odd frames (docs/reliability.md) ------------------------------------------------------------
+
+def odd_frames() -> dict[str, np.ndarray]:
+    """Frames a camera or a folder can give, each with a face the pipeline may find or not."""
+    face = photo("obama.jpg")
+    h, w = face.shape[:2]
+    tile = cv2.resize(photo("astronaut.png")[20:300, 110:390], (213, 240))
+    crowd = np.vstack([np.hstack([tile if (i + j) % 2 else tile[:, ::-1] for i in range(3)]) for j in range(2)])
+    tiny = np.full((480, 640, 3), 90, np.uint8)
+    tiny[200:236, 300:329] = cv2.resize(face, (29, 36), interpolation=cv2.INTER_AREA)
+    bgr = photo("astronaut.png")
+    return {
+        "crowd of 6 (max 4)": crowd,
+        "cut by the edge": photo("obama_partial_face.jpg"),
+        "tiny": tiny,
+        "huge (70% of the width)": cv2.resize(face, None, fx=2, fy=2)[h // 2: h // 2 + 480, w // 2 - 80: w // 2 + 560],
+        "overflowing": cv2.resize(face, None, fx=4, fy=4)[int(1.6 * h): int(1.6 * h) + 480, int(1.6 * w): int(1.6 * w) + 640],
+        "rotated 90": cv2.rotate(face, cv2.ROTATE_90_CLOCKWISE),
+        "rotated 180": cv2.rotate(face, cv2.ROTATE_180),
+        "black": np.zeros((480, 640, 3), np.uint8),
+        "grey": cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
+        "grey, one channel": cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)[..., None],
+        "BGRA": cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA),
+        "1x1": np.zeros((1, 1, 3), np.uint8),
+        "2x3 grey": np.zeros((2, 3), np.uint8),
+    }
+
+
+@pytest.mark.parametrize("video", [False, True], ids=["stills", "video"])
+def test_odd_frames_never_crash(registry, video):
+    """Every overlay (make-up, debug view, the GUI's landmarks) on top of a gender and age change,
+    on the frames above one after another: in video the tracker carries faces between them."""
+    from mirror.gui import marks
+
+    frames = odd_frames()
+    with Pipeline(registry, Settings(Effect("swap", age=0.5)), video=video, max_faces=4) as pipeline:
+        pipeline.overlays += [Overlays(OVERLAYS), marks.draw]
+        for _ in range(2 if video else 1):
+            for name, frame in frames.items():
+                result = pipeline(frame)
+                assert result.image.shape == frame.shape and result.image.dtype == np.uint8, name
+                assert len(result.faces) <= 4, name
+                if name == "crowd of 6 (max 4)":
+                    assert len(result.faces) == 4
+                if name in ("cut by the edge", "grey", "BGRA") and not video:
+                    assert len(result.faces) == 1 and result.faces[0].changed, name
+
+
+def test_frames_the_pipeline_cannot_take_are_one_line(registry):
+    with Pipeline(registry, video=False) as pipeline:
+        for frame, message in ((np.zeros((8, 8, 3), np.float32), "8-bit"), (np.zeros((8, 8, 2), np.uint8), "shape")):
+            with pytest.raises(MirrorError, match=message):
+                pipeline(frame)
+
+
+def test_settings_and_overlays_go_in_per_call(registry):
+    """A frame's settings and overlays are arguments: the pipeline's own defaults stay as they were,
+    and the frame comes out as when the defaults are set to the same."""
+    frame = photo("obama.jpg")
+    with Pipeline(registry, video=False) as p:
+        drawn = []
+        got = p(frame, settings=Settings(Effect("female")), overlays=[lambda image, result: drawn.append(1)])
+        assert drawn == [1] and got.faces[0].changed and got.effect == Effect("female")
+        assert p.settings == Settings() and p.overlays == []
+        p.settings = Settings(Effect("female"))
+        assert np.array_equal(p(frame).image, got.image) and drawn == [1]

@@ -217,7 +217,7 @@ def test_synthesize_without_the_teacher_says_what_to_install(tmp_path, monkeypat
 
 
 def test_pair_loss_counts_what_the_teacher_changed_more():
-    from trainer.student import changed, pair_l1
+    from trainer.losses import changed, pair_l1
 
     torch.manual_seed(0)
     x = torch.rand(2, 3, 32, 32) * 2 - 1

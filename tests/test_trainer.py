@@ -29,7 +29,9 @@ from trainer.export import to_onnx
 from trainer.models import ARCHS, AttributeNet, AttributeOutputs, Discriminator, Generator, generator
 from trainer.data import FaceSet, to_unit
 from trainer.prototypes import SIZE, AgePrototypes, groups
-from trainer.solver import Config, StarGANSolver
+from trainer.solver import Config
+from trainer.stargan import StarGANSolver
+from runtime_fixtures import script
 
 REPO = Path(__file__).resolve().parents[1]
 UTK = REPO.parent / "shared" / "datasets" / "utkface"
@@ -495,3 +497,79 @@ def test_prepare_never_writes_over_its_dataset(tmp_path, capsys):
     for out in (utk, tmp_path / "utk" / ".." / "utk"):
         assert "is the dataset folder itself" in one_line_error(capsys, "prepare", utk, "--out", out)
     assert (utk / "labels.csv").read_bytes() == labels and sorted(p.name for p in utk.iterdir()) == ["images", "labels.csv"]
+
+
+def test_every_kind_has_a_solver_and_a_cli_choice():
+    """One table of kinds (trainer/kinds.py), no solver registered by an import's side effect."""
+    from trainer.cli import parser
+    from trainer.kinds import KINDS
+
+    train = next(a for a in parser()._subparsers._group_actions[0].choices["train"]._actions if "--kind" in a.option_strings)
+    assert list(train.choices) == list(KINDS) == ["attributes", "stargan", "cyclegan", "student"]
+
+
+# -- the console script and checkpoints, when things fail (docs/reliability.md) -------------------
+
+def test_mirror_train_errors_from_the_console_script(tmp_path):
+    faces = tmp_path / "faces" / "female"
+    faces.mkdir(parents=True)
+    shutil.copy(MEDIA / "obama.jpg", faces)
+    (tmp_path / "a-file").write_text("not a folder")
+    for args, message in (
+        (["train", "--kind", "gan", "--data", "x", "--run", "r"], "argument --kind: invalid choice: 'gan'"),
+        # Before the (long) aligning, not after it.
+        (["prepare", "faces", "--out", "a-file/cache"], "[Errno 20] Not a directory: 'a-file/cache'"),
+    ):
+        done, _ = script("mirror-train", *args, cwd=tmp_path)
+        lines = done.stderr.splitlines()
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert len(lines) == 1 and lines[0].startswith("mirror-train: error: ") and message in lines[0], done.stderr
+        assert not (tmp_path / "cache").exists()
+
+
+def test_checkpoint_write_killed_midway_keeps_the_previous(tmp_path):
+    """kill -9 in the middle of writing a checkpoint: the one before loads, and the next write
+    goes through (its stale temporary file is overwritten, then gone)."""
+    path = tmp_path / "checkpoint.pt"
+    code = f"""
+import os, signal, torch
+from pathlib import Path
+from trainer import checkpoint
+path = Path({str(path)!r})
+checkpoint.save(path, {{"step": 1, "w": torch.ones(1000)}})
+def dying(obj, f, *a, **k):
+    f.write(b"\\0" * 4096)
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+torch.save = dying
+checkpoint.save(path, {{"step": 2, "w": torch.zeros(1000)}})
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    from trainer import checkpoint
+
+    assert checkpoint.load(path)["step"] == 1
+    assert (tmp_path / "checkpoint.pt.tmp").stat().st_size == 4096  # what the kill left
+    checkpoint.save(path, {"step": 3})
+    assert checkpoint.load(path)["step"] == 3 and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_every_option_belongs_to_the_harness_or_a_kind():
+    """trainer/kinds.py says whose each Config field is; each kind's module reads only its own and
+    the harness's (a field no code reads, but `extra`, would show here)."""
+    import dataclasses
+    import inspect
+    import re
+
+    from trainer import solver
+    from trainer.kinds import HARNESS, KINDS, OPTIONS
+
+    names = {f.name for f in dataclasses.fields(Config)}
+    assert OPTIONS.keys() == KINDS.keys()
+    assert set(HARNESS).union(*OPTIONS.values()) | {"extra"} == names
+    read = lambda module: set(re.findall(r"cfg\.(\w+)", inspect.getsource(module)))  # noqa: E731
+    assert read(solver) <= set(HARNESS)
+    for kind, cls in KINDS.items():
+        module = inspect.getmodule(cls)
+        assert read(module) <= set(HARNESS) | set(OPTIONS[kind]), (kind, read(module) - set(HARNESS) - set(OPTIONS[kind]))
+    assert all(read(inspect.getmodule(KINDS[k])) & set(OPTIONS[k]) == set(OPTIONS[k]) for k in KINDS)

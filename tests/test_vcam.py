@@ -14,7 +14,7 @@ import pytest
 from mirror import cli, vcam
 from mirror.errors import MirrorError
 from runtime_fixtures import MEDIA
-from test_gui import clip, looping, next_frames, open_window, qapp, store, wait  # noqa: F401 - fixtures
+from gui_fixtures import next_frames, wait
 
 
 class FakeDevice:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from mirror.align import AlignSpec
-from mirror.cli import Parser, count, within
+from mirror.args import Parser, count, within
 from mirror.errors import MirrorError, exit_code, terminate_as_interrupt
 
 
@@ -24,14 +24,15 @@ def cmd_train(a) -> None:
     import torch
 
     from . import distributed
-    from .solver import SOLVERS, Config
+    from .kinds import KINDS
+    from .solver import Config
 
     torch.set_num_threads(a.threads)
     distributed.init()  # under torchrun: this process is one rank of the run
     try:
         fields = {f.name for f in dataclasses.fields(Config)}
         cfg = Config(**{k: v for k, v in vars(a).items() if k in fields and v is not None})
-        solver = SOLVERS[cfg.kind](cfg, Path(a.run))
+        solver = KINDS[cfg.kind](cfg, Path(a.run))
         if a.resume and (Path(a.run) / "checkpoint.pt").is_file():
             solver.resume()
         elif (Path(a.run) / "checkpoint.pt").is_file():
@@ -58,7 +59,7 @@ def cmd_export(a) -> None:
 
 
 def cmd_synthesize(a) -> None:
-    from mirror.cli import default_models
+    from mirror.models import default_models
 
     from .synthesize import Settings, Synthesizer
 

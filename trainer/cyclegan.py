@@ -15,8 +15,9 @@ from mirror.errors import MirrorError
 
 from . import distributed
 from .data import FaceSet
+from .losses import lsgan
 from .models import Discriminator, generator
-from .solver import SOLVERS, Config, Solver, adam
+from .solver import Config, Solver, adam
 
 YOUNG, OLD = (18, 30), (50, 200)  # the age domains, in years (both ends included)
 MIDDLE_AGE = 40  # sample grids send faces younger than this to the old domain, older ones back
@@ -32,10 +33,6 @@ def domains(data: FaceSet, task: str) -> tuple[np.ndarray, np.ndarray]:
 def age_domains(age: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (np.flatnonzero((age >= YOUNG[0]) & (age <= YOUNG[1])),
             np.flatnonzero((age >= OLD[0]) & (age <= OLD[1])))
-
-
-def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
-    return F.mse_loss(scores, torch.full_like(scores, float(real)))
 
 
 class ImagePool:
@@ -141,9 +138,6 @@ class CycleGANSolver(Solver):
     def deployable(cfg: Config):
         g_ab, g_ba = generator(cfg.arch), generator(cfg.arch)
         return Pair(g_ab, g_ba, cfg.task), {"G_ab": g_ab, "G_ba": g_ba}
-
-
-SOLVERS["cyclegan"] = CycleGANSolver
 
 
 def domain_names(task: str) -> dict[str, str]:

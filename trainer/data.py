@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from mirror.align import Alignment, AlignSpec
+from mirror.contract import normalise
 from mirror.errors import MirrorError
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -217,8 +218,9 @@ def describe(cache: Path) -> str:
 
 
 def to_unit(crops: np.ndarray) -> torch.Tensor:
-    """uint8 RGB crops (N, S, S, 3) -> NCHW float32 in [-1, 1], the models' scale."""
-    return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    """uint8 RGB crops (N, S, S, 3) -> NCHW float32 in [-1, 1], the models' scale (the contract's
+    `normalise`, as a torch view in the crops' own NHWC memory, as training has always had it)."""
+    return torch.from_numpy(normalise(crops, order="C")).permute(0, 3, 1, 2)
 
 
 def fit_size(x: torch.Tensor, size: int) -> torch.Tensor:

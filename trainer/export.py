@@ -20,13 +20,14 @@ import torch
 from tqdm import tqdm
 
 from mirror.errors import MirrorError
-from mirror.models import TASK_STAMP
+from mirror.contract import NORMALISATION, TASK_IO, TASK_STAMP, card_shapes, write_card
 
 from . import checkpoint
 from .cyclegan import domain_gap
 from .data import FaceSet, describe, fit_size, read_labels, to_unit
 from .models import describe as describe_arch
-from .solver import SOLVERS, Config
+from .kinds import KINDS
+from .solver import Config
 
 OPSET = 17
 # Static int8 of these generators errs by ~1-10 pixels on average (8-bit activations through ~25
@@ -48,7 +49,7 @@ def load_run(run: Path) -> tuple[Config, dict]:
 
 def deployable(cfg: Config, state: dict, path: Path) -> torch.nn.Module:
     """The inference module of a run, with the checkpoint's weights, in eval mode."""
-    module, nets = SOLVERS[cfg.kind].deployable(cfg)
+    module, nets = KINDS[cfg.kind].deployable(cfg)
     for name, net in nets.items():
         checkpoint.restore(net, state["nets"][name], name, path)
     return module.eval()
@@ -87,11 +88,9 @@ def feeds(task: str, val: FaceSet, idx: np.ndarray, size: int) -> dict[str, np.n
 
 
 def names(task: str) -> tuple[list[str], list[str]]:
-    if task == "attributes":
-        return ["image"], ["female", "age"]
-    if task == "edit":
-        return ["image", "condition"], ["output", "alpha"]
-    return ["image", "condition"], ["output"]
+    """The graph's input and output names, as the contract has them."""
+    inputs, outputs = TASK_IO[task]
+    return list(inputs), list(outputs)
 
 
 def to_onnx(module: torch.nn.Module, example: dict[str, np.ndarray], task: str, path: Path) -> None:
@@ -292,25 +291,19 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
 
 def model_card(name: str, cfg: Config, state: dict, task: str, cache: Path, size: int, margin: float,
                shipped: str) -> dict:
-    inputs, _ = names(task)
+    inputs, outputs = card_shapes(task, size)
     card = {"name": name, "task": task, "architecture": architecture(cfg), "objective": objective(cfg),
             "format": "onnx-int8-qdq" if shipped == "int8" else "onnx-fp32",
             # A model trained below the cache's size sees the same crop, only smaller: the runtime
             # crops at the model's own size with the same margin.
             "align": {"size": size, "margin": margin},
-            "normalisation": {"color": "RGB", "scale": "[-1,1]"},
-            "inputs": {"image": [-1, 3, size, size],
-                       **({"condition": [-1, 3 if task == "edit" else 1]} if "condition" in inputs else {})}}
-    if task == "attributes":
-        card["outputs"] = {"female": [-1, 1], "age": [-1, 1]}
-    elif task == "edit":
-        card["outputs"] = {"output": [-1, 3, size, size], "alpha": [-1, 1, size, size]}
+            "normalisation": dict(NORMALISATION), "inputs": inputs, "outputs": outputs}
+    if task == "edit":
         card["paste"] = "alpha"
         card["serves"] = ["gender", "age"]
         card["conditions"] = {"condition": "(target P(female): 1 = to female, 0 = to male; gender asked: 1 or 0, "
                                            "then the target is 0.5; age shift a in [-1,1], 0 unchanged)"}
-    else:
-        card["outputs"] = {"output": [-1, 3, size, size]}
+    elif task != "attributes":
         card["conditions"] = {"condition": "gender: 1 = to female, 0 = to male" if task == "gender"
                               else "age: slider a in [-1,1], 0 unchanged"}
     if task == "edit":
@@ -383,16 +376,3 @@ def objective(cfg: Config) -> str:
     if cfg.task == "age":
         parts.append("identity at condition 0")
     return "; ".join(parts)
-
-
-def write_card(path: Path, card: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def read_card(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise MirrorError(f"{path}: unreadable model card ({e})") from None

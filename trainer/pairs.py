@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from mirror.align import AlignSpec, between
+from mirror.contract import to_tensor
 from mirror.errors import MirrorError
 
 from .synthesize import STORE
@@ -143,6 +144,4 @@ def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.
 
 def to_batch(images: list[np.ndarray]) -> torch.Tensor:
     """BGR uint8 crops -> NCHW RGB float32 in [-1, 1] (the cards' normalisation)."""
-    from mirror.translate import to_tensor
-
     return torch.from_numpy(to_tensor(np.stack(images)))

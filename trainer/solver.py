@@ -1,6 +1,7 @@
-"""Training loops. `Solver` owns what every run shares (data sampling, the step loop, progress,
-TensorBoard, sample grids, checkpoints, exact resume); subclasses define the networks and one
-training step: `AttributeSolver`, `StarGANSolver` (gender or age) and `CycleGANSolver`."""
+"""The training harness. `Solver` owns what every run shares (data sampling, the step loop,
+progress, TensorBoard, sample grids, checkpoints, exact resume); each kind of model subclasses it in
+its own module with its networks and one training step (trainer/kinds.py lists them: attributes,
+stargan, cyclegan, student). `Config` holds every kind's settings: it is what checkpoints store."""
 
 from __future__ import annotations
 
@@ -14,21 +15,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from mirror.blend import face_mask
+from mirror.contract import to_pixels
 from mirror.errors import MirrorError
 
 from . import checkpoint, distributed
 from .data import FaceSet, fit_size, to_unit
-from .prototypes import SIZE as PROTO_SIZE, AgePrototypes, groups
-from .models import AttributeNet, AttributeOutputs, Discriminator, generator
 
 
 @dataclass
 class Config:
-    kind: str  # attributes | stargan | cyclegan
+    kind: str  # attributes | stargan | cyclegan | student (trainer/kinds.py)
     data: str
     task: str = "gender"  # gender | age
     arch: str = "small"
@@ -252,7 +251,7 @@ class Solver:
                 self.bare(k).train()
         if grid is None:
             return
-        img = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        img = to_pixels(grid.detach().cpu().float().numpy())
         rows = [np.hstack(list(r)) for r in img.reshape(-1, len(sample["x"]), *img.shape[1:])]
         out = self.run / "samples"
         out.mkdir(parents=True, exist_ok=True)
@@ -261,201 +260,3 @@ class Solver:
 
 def adam(params, lr: float, beta1: float = 0.5) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
-
-
-class AttributeSolver(Solver):
-    """The attribute classifier: P(female) and age, on the same aligned crops as the generators."""
-
-    nets = ("net",)
-
-    def build(self):
-        self.net = AttributeNet()
-
-    def optimizers(self):
-        return {"net": adam(self.net.parameters(), self.cfg.lr, 0.9)}
-
-    def train_step(self, b):
-        logit, age = self.net(b["x"])
-        known = ~torch.isnan(b["age"])
-        loss_g = F.binary_cross_entropy_with_logits(logit, b["female"])
-        loss_a = F.smooth_l1_loss(age[known], b["age"][known] / 10) if known.any() else age.sum() * 0
-        self.opts["net"].zero_grad()
-        (loss_g + loss_a).backward()
-        self.opts["net"].step()
-        acc = ((logit > 0).float() == b["female"]).float().mean()
-        return {"loss/gender": loss_g.item(), "loss/age": loss_a.item(), "acc/gender": acc.item()}
-
-    def sample_grid(self, b):
-        return None
-
-    @staticmethod
-    def deployable(cfg):
-        net = AttributeNet()
-        return AttributeOutputs(net), {"net": net}
-
-    @torch.no_grad()
-    def evaluate(self, n: int = 2000) -> dict[str, float]:
-        """Accuracy and age error on the validation split."""
-        self.net.eval()
-        accs, errs = [], []
-        for i in range(0, min(n, len(self.val)), 64):
-            idx = np.arange(i, min(i + 64, len(self.val)))
-            x = to_unit(self.val.crops[idx])
-            logit, age = self.net(x)
-            accs.append(((logit > 0).float() == torch.from_numpy(self.val.female[idx])).float())
-            errs.append((age * 10 - torch.from_numpy(self.val.age[idx])).abs())
-        self.net.train()
-        return {"gender_accuracy": torch.cat(accs).mean().item(), "age_mae_years": torch.cat(errs).mean().item()}
-
-
-def frozen_classifier(path: str) -> AttributeNet:
-    if not path:
-        raise MirrorError("StarGAN needs --classifier: a checkpoint of 'mirror-train train --kind attributes'")
-    state = checkpoint.load(Path(path))
-    net = AttributeNet()
-    checkpoint.restore(net, state["nets"]["net"], "classifier", Path(path))
-    net.eval().requires_grad_(False)
-    return net
-
-
-def centred(change: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """`change` (seen through `mask`) less the uniform colour change that best explains it, per
-    channel: its least-squares projection on the mask, as the app matches the face's mean colour
-    and then pastes through the mask."""
-    w = mask.expand(len(change), 1, *change.shape[2:])
-    mean = (change * w).sum((2, 3), keepdim=True) / (w * w).sum((2, 3), keepdim=True).clamp_min(1e-6)
-    return change - mean * w
-
-
-class StarGANSolver(Solver):
-    """One generator conditioned on the target. Gender: the target is the inverted source label.
-    Age: the condition is a shift a in [-1, 1] (a * age_span years), so that a slider drives it
-    continuously and a = 0 is the identity. The discriminator has a real/fake PatchGAN head and a
-    domain head (gender logit, or age); the generator also answers to a frozen attribute classifier
-    of our own, which converges much faster on a CPU than the discriminator's head alone."""
-
-    nets = ("G", "D")
-
-    def build(self):
-        self.G = generator(self.cfg.arch, cond=1)
-        self.D = Discriminator(self.cfg.d_ch, classes=1)
-        self.C = frozen_classifier(self.cfg.classifier) if self.cfg.lambda_cls else None
-        if self.cfg.task == "age" and self.cfg.lambda_proto:
-            self.prototypes = AgePrototypes(self.data)
-            self.face_groups = torch.from_numpy(groups(self.data.files))
-
-    def optimizers(self):
-        return {"G": adam(self.G.parameters(), self.cfg.lr), "D": adam(self.D.parameters(), self.cfg.lr)}
-
-    def targets(self, b) -> tuple[torch.Tensor, torch.Tensor]:
-        """(target condition, the condition that leads back)."""
-        if self.cfg.task == "gender":
-            return (1 - b["female"])[:, None], b["female"][:, None]
-        span = self.cfg.age_span
-        want = torch.from_numpy(b["rng"].uniform(-1, 1, len(b["age"])).astype(np.float32))
-        # Aim inside the ages the data has (so every target is one the models know) and for
-        # "younger" no lower than age_floor (a child is no younger version of an adult), but
-        # never against the slider's direction.
-        age = b["age"]
-        goal = torch.minimum(torch.maximum(age + want * span, age.clamp(max=self.cfg.age_floor)), age.clamp(min=90))
-        a = ((goal - b["age"]) / span)[:, None]
-        return a, -a
-
-    def domain_loss(self, out: torch.Tensor, b, c: torch.Tensor | None) -> torch.Tensor:
-        """Loss of a domain prediction `out` (D's head) against the real labels (c None) or a
-        generated face's target c."""
-        if self.cfg.task == "gender":
-            return F.binary_cross_entropy_with_logits(out[:, 0], b["female"] if c is None else c[:, 0])
-        goal = b["age"] if c is None else b["age"] + c[:, 0] * self.cfg.age_span
-        return F.smooth_l1_loss(out[:, 0], goal / 10)
-
-    def classifier_view(self, x: torch.Tensor, b) -> torch.Tensor:
-        if not self.cfg.cls_augment:
-            return x
-        dy, dx = (int(v) for v in b["view"])
-        return F.avg_pool2d(torch.roll(x, (dy, dx), (2, 3)), 2)
-
-    def classifier_loss(self, fake: torch.Tensor, b, c: torch.Tensor) -> torch.Tensor:
-        if self.cfg.cls_augment and "view" not in b:
-            b["view"] = b["rng"].integers(-4, 5, 2)
-        logit, age = self.C(self.classifier_view(fake, b))
-        if self.cfg.task == "gender":
-            return F.binary_cross_entropy_with_logits(logit, c[:, 0])
-        # The classifier's bias on a face cancels when the shift is measured against the input.
-        with torch.no_grad():
-            base = self.C(self.classifier_view(b["x"], b))[1]
-        return F.smooth_l1_loss(age - base, c[:, 0] * self.cfg.age_span / 10)
-
-    def prototype_loss(self, fake: torch.Tensor, b, c: torch.Tensor) -> torch.Tensor:
-        """Squared error between the generated change and the prototypes' change, both at
-        PROTO_SIZE px and inside the face mask (the change outside it is never shown)."""
-        age = b["age"]
-        known = ~torch.isnan(age)
-        goal = age + c[:, 0] * self.cfg.age_span
-        idx = b["index"]
-        want = self.prototypes.shift(self.face_groups[idx], b["female"].nan_to_num(0), age.nan_to_num(0), goal.nan_to_num(0))
-        want[b["flip"]] = want[b["flip"]].flip(3)
-        mask = F.adaptive_avg_pool2d(b["mask"], PROTO_SIZE) if "mask" in b else torch.ones(1, 1, PROTO_SIZE, PROTO_SIZE)
-        got = F.adaptive_avg_pool2d(fake - b["x"], PROTO_SIZE)
-        want = self.cfg.proto_gain * mask * want
-        if self.cfg.proto_centre:  # the app's colour matching takes the face's mean colour change away
-            got, want = centred(got, mask), centred(want, mask)
-        # Squared, not absolute: the L1's optimum is the median change, which stays near zero
-        # wherever kinds of faces the generator cannot yet tell apart want opposite changes.
-        err = (got - want).square().mean((1, 2, 3))
-        return (err * known).sum() / known.sum().clamp_min(1)
-
-    def train_step(self, b):
-        x, cfg = b["x"], self.cfg
-        c_trg, c_org = self.targets(b)
-        fake = self.composite(self.G(x, c_trg), x, b)
-        logs, loss = {}, 0.0
-        if cfg.lambda_adv or cfg.lambda_cls:  # without either, the discriminator has nothing to do
-            real_src, real_cls = self.D(x)
-            fake_src, _ = self.D(fake.detach())
-            d_adv = 0.5 * (F.mse_loss(real_src, torch.ones_like(real_src)) + F.mse_loss(fake_src, torch.zeros_like(fake_src)))
-            d_cls = self.domain_loss(real_cls, b, None)
-            self.opts["D"].zero_grad()
-            (cfg.lambda_adv * d_adv + cfg.lambda_cls * d_cls).backward()
-            self.opts["D"].step()
-            src, cls = self.D(fake)
-            g_adv = F.mse_loss(src, torch.ones_like(src))
-            loss = cfg.lambda_adv * g_adv
-            logs.update({"D/adv": d_adv.item(), "D/cls": d_cls.item(), "G/adv": g_adv.item()})
-            if cfg.lambda_cls:
-                g_cls = self.domain_loss(cls, b, c_trg) + self.classifier_loss(fake, b, c_trg)
-                loss = loss + cfg.lambda_cls * g_cls
-                logs["G/cls"] = g_cls.item()
-        g_rec = F.l1_loss(self.composite(self.G(fake, c_org), fake, b), x)
-        g_change = F.l1_loss(fake, x)
-        loss = loss + cfg.lambda_rec * g_rec + cfg.lambda_change * g_change
-        if cfg.task == "age":  # a = 0 must leave the face as it is
-            loss = loss + cfg.lambda_id * F.l1_loss(self.composite(self.G(x, torch.zeros_like(c_trg)), x, b), x)
-            if cfg.lambda_proto:
-                g_proto = self.prototype_loss(fake, b, c_trg)
-                loss = loss + cfg.lambda_proto * g_proto
-                logs["G/proto"] = g_proto.item()
-        self.opts["G"].zero_grad()
-        loss.backward()
-        self.opts["G"].step()
-        return {**logs, "G/rec": g_rec.item(), "G/change": g_change.item()}
-
-    @staticmethod
-    def deployable(cfg):
-        g = generator(cfg.arch, cond=1)  # forward(image, condition) is already the runtime's interface
-        return g, {"G": g}
-
-    def sample_grid(self, b):
-        x = b["x"]
-        if self.cfg.task == "gender":
-            return torch.cat([x, self.composite(self.G(x, (1 - b["female"])[:, None]), x, b)])
-        rows = [x] + [self.composite(self.G(x, torch.full((len(x), 1), a)), x, b) for a in (-1.0, -0.5, 0.5, 1.0)]
-        return torch.cat(rows)
-
-
-SOLVERS = {"attributes": AttributeSolver, "stargan": StarGANSolver}
-
-# CycleGANSolver and StudentSolver live in their own modules and add themselves to SOLVERS; importing it last lets either
-# module be imported first.
-from . import cyclegan, student  # noqa: E402,F401
-

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mirror.align import AlignSpec
 from mirror.errors import MirrorError
 
+from .losses import changed, lsgan, pair_l1
 from .models import Discriminator, generator
 from .pairs import PairSet, augment, to_batch as batch_of
-from .solver import SOLVERS, Solver, adam
+from .solver import Solver, adam
 from .synthesize import CONDITION
 
 COND = len(CONDITION)
@@ -29,31 +29,6 @@ def to_batch(images: list[np.ndarray]) -> torch.Tensor:
 
 def tiled(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return c[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
-
-
-def changed(x: torch.Tensor, target: torch.Tensor, threshold: float = 0.06) -> torch.Tensor:
-    """Where the teacher changed the picture (N, 1, S, S), grown a little: hair, jaw, skin."""
-    moved = ((target - x).abs().amax(1, keepdim=True) > threshold).float()
-    return F.max_pool2d(moved, 5, 1, 2)
-
-
-def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """L1 at full, half and quarter size: the coarse terms weigh the shape of hair and jaw as much
-    as the fine ones weigh texture. `weight` (N, 1, S, S) counts some pixels more: most of a pair
-    does not change, and an unweighted L1 mostly rewards leaving it so."""
-    loss = 0.0
-    for k in (1, 2, 4):
-        f, t = (F.avg_pool2d(v, k) if k > 1 else v for v in (fake, target))
-        err = (f - t).abs()
-        if weight is not None:
-            w = F.avg_pool2d(weight, k) if k > 1 else weight
-            err = err * w / w.mean((1, 2, 3), keepdim=True)
-        loss = loss + err.mean()
-    return loss / 3
-
-
-def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
-    return F.mse_loss(scores, torch.full_like(scores, float(real)))
 
 
 def spec(cfg) -> AlignSpec:
@@ -137,6 +112,3 @@ class StudentSolver(Solver):
     def sample_grid(self, b):
         fake, alpha = self.G(b["x"], b["c"])
         return torch.cat([b["x"], b["y"], fake, alpha.expand(-1, 3, -1, -1) * 2 - 1])
-
-
-SOLVERS["student"] = StudentSolver

@@ -97,7 +97,7 @@ class Looker:
 
     def labels(self, image: np.ndarray, points: np.ndarray) -> tuple[float, float]:
         """(P(female), age in years), each face cropped as the classifier was trained."""
-        from mirror.translate import to_tensor
+        from mirror.contract import to_tensor
 
         crop = Alignment.from_landmarks(points, self.classifier.spec).crop(image)
         out = self.classifier.run(to_tensor(crop[None]))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mirror.contract import to_pixels
 from mirror.errors import MirrorError
 
 INSTALL = "pip install 'openvino==2024.6.0' && pip install --no-deps random-face==2021.7.21.1"
@@ -60,5 +61,4 @@ class Teacher:
     def render(self, w: np.ndarray) -> np.ndarray:
         """One style (512,) -> a 1024x1024 BGR uint8 face."""
         img = self.synthesis(w.reshape(1, STYLE_DIM).astype(np.float32))[0][0]
-        rgb = np.clip((img.transpose(1, 2, 0) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
-        return np.ascontiguousarray(rgb[..., ::-1])
+        return np.ascontiguousarray(to_pixels(img[None], bgr=True)[0])

@@ -20,7 +20,7 @@ SETTINGS_HELP = "~/.config/mirror/mirror.conf on Linux, ~/Library/Preferences/co
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """The GUI's options, shared by `mirror gui` and `python -m mirror.gui.app`."""
-    from ..cli import add_effect_args, add_models_arg
+    from ..args import add_effect_args, add_models_arg
     from ..overlay import OVERLAYS
 
     p.add_argument("--source", metavar="INDEX|PATH",
@@ -60,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from ..cli import default_models
-    from ..models import Registry
+    from ..models import default_registry
     from . import sources
     from .window import Window
 
@@ -69,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("mirror")
     app.setOrganizationName("mirror")
-    registry = Registry(args.models or default_models())
-    for problem in registry.problems:
-        print(f"mirror: warning: {problem}", file=sys.stderr)
+    registry = default_registry(args.models)
     store = QSettings(str(args.settings), QSettings.Format.IniFormat) if args.settings else QSettings()
     if args.reset_settings:
         store.clear()

@@ -89,7 +89,7 @@ class Window(QMainWindow):
         overlays = find_overlays()
         self.actions.overlays.setEnabled(overlays is not None)
         if overlays is None:
-            self.actions.overlays.setToolTip("No overlays in this version (mirror/overlay.py)")
+            self.actions.overlays.setToolTip("No overlays in this version (mirror/overlay/)")
         self._limit_to_models()
         self._show_prefs()
         self._connect()

@@ -5,7 +5,7 @@ Frames are read from a video file (its decoding is the "capture" stage) as fast 
 takes them, so the frame rate is the most this machine sustains; latency runs from the start of a
 frame's read to its finished result, waits between the stages included. The first frames warm up
 (model sessions, the face detector) and are not counted. `--compare-classic` runs the classic
-CycleGAN generator (ResNet-9, 64 channels, random weights: mirror.classic) in the same harness.
+CycleGAN generator (ResNet-9, 64 channels, random weights: mirror.bench.classic) in the same harness.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ import cv2
 import numpy as np
 
 from . import classic
-from .cli import add_models_arg, count, default_models
-from .errors import MirrorError
-from .models import GENERATORS, Model, Registry
-from .overlay import Overlays
-from .pipeline import Overlay, Pipeline, Settings
-from .runner import stream
-from .translate import Effect
+from ..args import add_models_arg, count
+from ..errors import MirrorError
+from ..models import GENERATORS, Model, Registry, default_registry
+from ..overlay import Overlays
+from ..pipeline import Overlay, Pipeline, Settings
+from ..runner import stream
+from ..translate import Effect
 
-SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.mp4"
+SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "sample.mp4"
 SIZES = ("640x480", "1280x720", "1920x1080")
 # The pipeline's stage names as a reader of the issue knows them: "translate" is the generator.
 STAGES = {"capture": "capture", "landmarks": "landmarks", "align": "align", "generator": "translate",
@@ -242,10 +242,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(source).is_file():
         raise MirrorError(f"no such clip: {source}" + ("" if args.source else " (give one with --source)"))
     size = tuple(int(v) for v in args.size.split("x")) if args.size else None
-    folder = args.models or default_models()
-    registry = Registry(folder)
-    for problem in registry.problems:
-        print(f"mirror: warning: {problem}", file=sys.stderr)
+    registry = default_registry(args.models)
     model = pick(registry, args.model)
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None  # not on Windows
     with tempfile.TemporaryDirectory(prefix="mirror-bench-") as tmp:

@@ -11,12 +11,13 @@ with field numbers from onnx.proto. The tests check it with onnx's checker and a
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from ..contract import NORMALISATION, card_shapes, write_card
 
 OPSET = 17
 IR_VERSION = 8  # readable by any onnxruntime >= 1.14
@@ -173,8 +174,8 @@ def export(folder: Path, size: int = 128, margin: float = 0.1, seed: int = 0) ->
     path.write_bytes(resnet9(size, seed=seed))
     card = {"name": NAME, "task": "gender", "format": "onnx-fp32",
             "architecture": "classic CycleGAN generator: 64ch ResNet-9 (3x3 convolutions), condition channel",
-            "align": {"size": size, "margin": margin}, "normalisation": {"color": "RGB", "scale": "[-1,1]"},
-            "inputs": {"image": [-1, 3, size, size], "condition": [-1, 1]}, "outputs": {"output": [-1, 3, size, size]},
+            "align": {"size": size, "margin": margin}, "normalisation": dict(NORMALISATION),
+            **dict(zip(("inputs", "outputs"), card_shapes("gender", size))),
             "training": {"steps": 0, "weights": "random: for timing only"}}
-    (folder / f"{NAME}.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(folder / f"{NAME}.json", card)
     return path

@@ -1,0 +1,34 @@
+"""The kinds of model the trainer trains: `--kind` -> its solver, each in its own module on the
+harness in trainer/solver.py. The one table of them (no solver adds itself on import), and which of
+`Config`'s options each kind reads.
+
+`Config` stays one flat record: it is what every checkpoint stores and what `--resume` reads back,
+so its field names are fixed. OPTIONS says whose each field is (a test holds it to the code)."""
+
+from __future__ import annotations
+
+from .attributes import AttributeSolver
+from .cyclegan import CycleGANSolver
+from .solver import Solver
+from .stargan import StarGANSolver
+from .student import StudentSolver
+
+KINDS: dict[str, type[Solver]] = {
+    "attributes": AttributeSolver,  # the classifier: P(female) and age
+    "stargan": StarGANSolver,  # one conditional generator, gender or age
+    "cyclegan": CycleGANSolver,  # two generators per task, one per direction
+    "student": StudentSolver,  # one generator for both sliders, from the teacher's pairs
+}
+
+# The options the harness reads for every kind (resume checks kind, task, arch and d_ch).
+HARNESS = ("kind", "data", "task", "arch", "d_ch", "steps", "batch", "lr", "decay_from", "seed", "size",
+           "every", "log_every", "mask")
+# The options each kind reads beyond the harness's. `extra` is read by none: it stays because
+# checkpoints written so far hold it.
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "attributes": (),
+    "stargan": ("classifier", "age_span", "age_floor", "lambda_adv", "lambda_cls", "lambda_rec", "lambda_change",
+                "lambda_id", "lambda_proto", "proto_gain", "proto_centre", "cls_augment"),
+    "cyclegan": ("lambda_cyc", "lambda_id", "pool"),
+    "student": ("lambda_adv", "lambda_pair", "lambda_alpha", "lambda_changed", "margin"),
+}

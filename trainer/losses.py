@@ -1,0 +1,41 @@
+"""The training losses the kinds share, as plain functions of tensors."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
+    """Least-squares GAN (Mao et al. 2017): the scores' squared distance to 1 (real) or 0 (fake)."""
+    return F.mse_loss(scores, torch.full_like(scores, float(real)))
+
+
+def changed(x: torch.Tensor, target: torch.Tensor, threshold: float = 0.06) -> torch.Tensor:
+    """Where the teacher changed the picture (N, 1, S, S), grown a little: hair, jaw, skin."""
+    moved = ((target - x).abs().amax(1, keepdim=True) > threshold).float()
+    return F.max_pool2d(moved, 5, 1, 2)
+
+
+def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 at full, half and quarter size: the coarse terms weigh the shape of hair and jaw as much
+    as the fine ones weigh texture. `weight` (N, 1, S, S) counts some pixels more: most of a pair
+    does not change, and an unweighted L1 mostly rewards leaving it so."""
+    loss = 0.0
+    for k in (1, 2, 4):
+        f, t = (F.avg_pool2d(v, k) if k > 1 else v for v in (fake, target))
+        err = (f - t).abs()
+        if weight is not None:
+            w = F.avg_pool2d(weight, k) if k > 1 else weight
+            err = err * w / w.mean((1, 2, 3), keepdim=True)
+        loss = loss + err.mean()
+    return loss / 3
+
+
+def centred(change: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`change` (seen through `mask`) less the uniform colour change that best explains it, per
+    channel: its least-squares projection on the mask, as the app matches the face's mean colour
+    and then pastes through the mask."""
+    w = mask.expand(len(change), 1, *change.shape[2:])
+    mean = (change * w).sum((2, 3), keepdim=True) / (w * w).sum((2, 3), keepdim=True).clamp_min(1e-6)
+    return change - mean * w
