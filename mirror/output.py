@@ -126,6 +126,7 @@ class VideoWriter(Writer):
         self.size = (0, 0)
         self.frames = 0
         self.notes = []
+        self.cut = False  # interrupted: the signal may land between a frame's write and its count
 
     def write(self, frame: Frame, image: np.ndarray) -> None:
         if image.ndim == 2:
@@ -157,6 +158,7 @@ class VideoWriter(Writer):
             self.abort()
             return "nothing was written"
         self.path = aside(self.path, "interrupted")
+        self.cut = True
         self.close()
         return f"the first {self.frames} frame(s) are in {self.path}"
 
@@ -180,7 +182,8 @@ class VideoWriter(Writer):
             frames += 1
         cap.release()
         size = first.shape[1::-1] if first is not None else None
-        if frames == self.frames and size == self.size:
+        if size == self.size and (frames == self.frames or (self.cut and frames == self.frames + 1)):
+            self.frames = frames
             return
         free = shutil.disk_usage(self.part.parent).free
         got = f"{frames} of its {self.frames} frames" + (f" at {size[0]}x{size[1]}" if size and size != self.size else "")
