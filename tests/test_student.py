@@ -230,3 +230,18 @@ def test_pair_loss_counts_what_the_teacher_changed_more():
     assert torch.isclose(pair_l1(x, y, torch.ones_like(moved)), pair_l1(x, y))
     assert pair_l1(x, y, 1 + 4 * moved) > 1.5 * pair_l1(x, y)
     assert pair_l1(y, y, 1 + 4 * moved) == 0
+
+
+def test_export_ships_weights_that_a_new_run_starts_from(student, pairs, tmp_path, capsys):
+    models, _ = student
+    saved = torch.load(models / "edit.pt", weights_only=False)
+    assert set(saved["nets"]) == {"G"}  # the generator alone: no discriminator, no optimiser state
+    assert (models / "edit.pt").stat().st_size < 2_000_000
+    code, _, err = run_cli(capsys, "train", "--kind", "student", "--data", pairs, "--run", tmp_path / "ft",
+                           "--arch", "unet16", "--size", "64", "--margin", "0.3", "--steps", "1", "--batch", "2",
+                           "--threads", "1", "--lr", "1e-9", "--init", models / "edit.pt")
+    assert code == 0, err
+    tuned = torch.load(tmp_path / "ft" / "checkpoint.pt", weights_only=False)["nets"]["G"]
+    for k, v in saved["nets"]["G"].items():
+        if v.is_floating_point() and "running" not in k:  # batch-norm statistics move with the one step
+            assert torch.allclose(tuned[k], v, atol=1e-5), k

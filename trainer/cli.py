@@ -37,6 +37,8 @@ def cmd_train(a) -> None:
             solver.resume()
         elif (Path(a.run) / "checkpoint.pt").is_file():
             raise MirrorError(f"{a.run} holds a checkpoint already: add --resume to go on, or pick another --run")
+        elif a.init:
+            solver.init(Path(a.init))
         losses = solver.fit(a.until)
         if distributed.is_main():
             print(json.dumps({"step": solver.step, **losses}))
@@ -114,6 +116,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--proto-centre", action="store_true", default=None,
                    help="age prototypes: leave the mean colour change out (the app's colour matching removes it)")
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--init", help="start from the networks of a checkpoint or an exported NAME.pt (fine-tuning)")
     t.add_argument("--until", type=count("--until"), help="stop at this step (the schedule still runs to --steps)")
     t.add_argument("--threads", type=count("--threads"), default=2)
     t.set_defaults(func=cmd_train)

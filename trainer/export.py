@@ -55,6 +55,13 @@ def deployable(cfg: Config, state: dict, path: Path) -> torch.nn.Module:
     return module.eval()
 
 
+def weights(cfg: Config, state: dict, path: Path) -> None:
+    """The fp32 weights of the networks the model runs (not the discriminators or optimisers): a few
+    hundred kB, enough to fine-tune it (`mirror-train train --init NAME.pt`) on another machine."""
+    _, nets = KINDS[cfg.kind].deployable(cfg)
+    torch.save({"config": asdict(cfg), "step": state["step"], "nets": {k: state["nets"][k] for k in nets}}, path)
+
+
 def task_of(cfg: Config) -> str:
     return {"attributes": "attributes", "student": "edit"}.get(cfg.kind, cfg.task)
 
@@ -282,7 +289,9 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
                               "threads": "intra-op threads", **times, "cpu_time": cpu, "shipped": shipped}
         out.parent.mkdir(parents=True, exist_ok=True)
         stamp(variants[shipped], task)
+        weights(cfg, state, work / "weights.pt")
         os.replace(variants[shipped], out.with_suffix(".onnx"))
+        os.replace(work / "weights.pt", out.with_suffix(".pt"))
         write_card(out.with_suffix(".json"), card)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -167,6 +167,16 @@ class Solver:
         self.run.mkdir(parents=True, exist_ok=True)
         checkpoint.save(self.run / "checkpoint.pt", self.state())
 
+    def init(self, path: Path) -> None:
+        """Start from the networks of another run's checkpoint or of an export's weights file (those
+        it has; the rest keep their fresh weights), at step 0 with fresh optimisers."""
+        state = checkpoint.load(Path(path))
+        found = [k for k in self.nets if k in state.get("nets", {})]
+        if not found:
+            raise MirrorError(f"{path}: none of this run's networks ({', '.join(self.nets)}) are in it")
+        for k in found:
+            checkpoint.restore(self.bare(k), state["nets"][k], k, Path(path))
+
     def resume(self) -> None:
         path = self.run / "checkpoint.pt"
         state = checkpoint.load(path)
