@@ -44,21 +44,21 @@ def flat(lightness: np.ndarray, size: int = 3) -> np.ndarray:
     return _ramp(-spread, -6.0, -3.0)
 
 
-def uncovered(crop: np.ndarray, points: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The blend `mask` (crop space, float 0..1) without what covers the face: flat pixels far
-    less coloured than the cheeks, so that the generator's change (lip colour above all) stays off
-    a bar or a phone. `points`: the face's landmarks in the crop. Worked out at half the crop's
-    size (a cover is no finer than that), a quarter of the cost."""
+def cover(crop: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Per pixel of the crop (float 0..1): how surely something covers the face there: flat pixels
+    far less coloured than the cheeks. `points`: the face's landmarks in the crop. Worked out at
+    half the crop's size (a cover is no finer than that), a quarter of the cost."""
     n = crop.shape[0]
     half = cv2.resize(crop, (n // 2, n // 2), interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(half.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2Lab)
     px = np.clip(np.round(points[CHEEKS, :2] / 2).astype(int), 0, n // 2 - 1)
     skin = np.median(lab[px[:, 1], px[:, 0]], axis=0)
     # Over the cover's edge too (not flat there), then softly.
-    cover = cv2.GaussianBlur(cv2.dilate(covered(lab, skin), np.ones((3, 3), np.uint8)), (0, 0), 0.75)
-    return mask * (1.0 - cv2.resize(cover, (n, n), interpolation=cv2.INTER_LINEAR))
+    near = cv2.GaussianBlur(cv2.dilate(covered(lab, skin), np.ones((3, 3), np.uint8)), (0, 0), 0.75)
+    return cv2.resize(near, (n, n), interpolation=cv2.INTER_LINEAR)
 
 
-def masks(crops: np.ndarray | None, points: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
-    """`uncovered` for each face of a frame."""
-    return [uncovered(c, p, m) for c, p, m in zip(crops if crops is not None else [], points, masks)]
+def covers(crops: np.ndarray | None, points: list[np.ndarray]) -> list[np.ndarray]:
+    """`cover` for each face of a frame: every paste mask, the face oval's or a model's alpha, is
+    multiplied by (1 - cover), so that the change (lip colour above all) stays off a bar or a phone."""
+    return [cover(c, p) for c, p in zip(crops if crops is not None else [], points)]

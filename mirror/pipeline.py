@@ -74,7 +74,8 @@ class Work:
     faces: list[FaceResult]
     todo: list[FaceResult]  # the faces to change
     crops: np.ndarray | None  # their crops, (N, S, S, 3) uint8
-    masks: list[np.ndarray]  # their blend masks in crop space
+    masks: list[np.ndarray]  # their face-oval blend masks in crop space, without what covers the face
+    covers: list[np.ndarray]  # what covers each face (mirror/occlusion.py), 0..1 in crop space
     timings: dict[str, float]
     front_ms: float
     new_scene: bool = False
@@ -141,10 +142,11 @@ class Pipeline:
             results.append(FaceResult(f, a, a.box(image.shape)))
         todo = [r for r in results if r.box is not None] if effect.active else []
         crops = np.stack([r.alignment.crop(image) for r in todo]) if todo else None
-        masks = [blend.face_mask(r.alignment.to_crop(r.face.points), spec.size) for r in todo]
-        masks = occlusion.masks(crops, [r.alignment.to_crop(r.face.points) for r in todo], masks)  # not on a cover
+        points = [r.alignment.to_crop(r.face.points) for r in todo]
+        covers = occlusion.covers(crops, points)
+        masks = [blend.face_mask(p, spec.size) * (1.0 - c) for p, c in zip(points, covers)]
         clock("align")
-        return Work(frame, image, bgr, settings, spec, results, todo, crops, masks, timings,
+        return Work(frame, image, bgr, settings, spec, results, todo, crops, masks, covers, timings,
                     (time.perf_counter() - t0) * 1000, new_scene, None if overlays is None else list(overlays))
 
     def back(self, work: Work) -> Result:
@@ -167,7 +169,8 @@ class Pipeline:
                                             [(effect.gender, effect.age, effect.intensity, r.target) for r in todo])
             clock("translate")
             for i, (r, crop, mask) in enumerate(zip(todo, work.crops, work.masks)):
-                mask = blend.model_mask(mask, None if made.alpha is None else made.alpha[i], made.colour)
+                mask = blend.model_mask(mask, None if made.alpha is None else made.alpha[i], made.colour,
+                                        work.covers[i])
                 blend.paste(image, r.alignment, r.box, crop, images[i], mask, settings.blend,
                             settings.colour and made.colour)
                 r.changed = True

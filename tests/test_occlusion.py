@@ -59,7 +59,30 @@ def test_no_ghost_lips_on_a_bar(faces, name, monkeypatch):
     assert on_bar[lips].mean() < 1.0 and np.percentile(on_bar[lips], 95) <= 3, "no lip colour on the bar"
     assert on_bar[bar].mean() < 1.5, "hardly any change anywhere on the bar"
     # Without the cover masks, the bar gets the effect: what this test guards against.
-    monkeypatch.setattr(occlusion, "masks", lambda crops, points, masks: masks)
+    monkeypatch.setattr(occlusion, "covers", lambda crops, points: [np.zeros(c.shape[:2], np.float32) for c in crops])
     monkeypatch.setattr(overlay.layers, "covered", lambda lab, skin: np.zeros(lab.shape[:2], np.float32))
     ghost = np.abs(run(name, image).image.astype(int) - image).max(axis=2)
     assert ghost[bar].mean() > 4 * max(on_bar[bar].mean(), 1)
+
+
+def test_an_alpha_model_paints_nothing_on_a_bar(faces, monkeypatch):
+    """An edit model (task `edit`) is pasted through its own alpha, not the face oval: the cover
+    must come off that mask too."""
+    name = "obama.jpg"
+    image, bar = barred(name, faces[name])
+    # The bar's inside: its rim takes a crop pixel's worth (a few frame pixels) of the change
+    # around it, through resampling.
+    rim = max(3, round(0.006 * image.shape[0]))
+    inner = cv2.erode(bar.astype(np.uint8), np.ones((2 * rim + 1, 2 * rim + 1), np.uint8)) > 0
+
+    def change():
+        with Pipeline(Registry(REPO / "exported_models" / "candidates"), Settings(Effect(age=1.0)),
+                      video=False) as pipeline:
+            assert pipeline.translator.plan(pipeline.settings.effect)[0][0].card.task == "edit"
+            return np.abs(pipeline(image).image.astype(int) - image).max(axis=2)
+
+    on_bar = change()
+    assert on_bar[inner].mean() < 1.0 and np.percentile(on_bar[inner], 95) <= 3
+    monkeypatch.setattr(occlusion, "covers", lambda crops, points: [np.zeros(c.shape[:2], np.float32) for c in crops])
+    ghost = change()
+    assert ghost[inner].mean() > 4 * max(on_bar[inner].mean(), 1), "without the cover the edit lands on the bar"

@@ -107,7 +107,8 @@ def parser() -> argparse.ArgumentParser:
         option = "--" + name.replace("_", "-")
         t.add_argument(option, type=count(option, least))
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
-                 "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "lambda_changed", "margin"):
+                 "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_reach",
+                 "margin"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--mask", action="store_true", default=None,
                    help="train on the runtime's composite: changes only inside the face mask count")

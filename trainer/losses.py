@@ -11,10 +11,11 @@ def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(scores, torch.full_like(scores, float(real)))
 
 
-def changed(x: torch.Tensor, target: torch.Tensor, threshold: float = 0.06) -> torch.Tensor:
-    """Where the teacher changed the picture (N, 1, S, S), grown a little: hair, jaw, skin."""
+def changed(x: torch.Tensor, target: torch.Tensor, threshold: float = 0.06, dilate: bool = True) -> torch.Tensor:
+    """Where the teacher changed the picture (N, 1, S, S), grown a little unless `dilate` is off:
+    hair, jaw, skin."""
     moved = ((target - x).abs().amax(1, keepdim=True) > threshold).float()
-    return F.max_pool2d(moved, 5, 1, 2)
+    return F.max_pool2d(moved, 5, 1, 2) if dilate else moved
 
 
 def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
