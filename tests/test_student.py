@@ -245,3 +245,53 @@ def test_export_ships_weights_that_a_new_run_starts_from(student, pairs, tmp_pat
     for k, v in saved["nets"]["G"].items():
         if v.is_floating_point() and "running" not in k:  # batch-norm statistics move with the one step
             assert torch.allclose(tuned[k], v, atol=1e-5), k
+
+
+def test_reach_opens_the_alpha_where_the_teacher_changed_the_picture(pairs, tmp_path):
+    """GANimation's slow start: output = x + alpha (colour - x) begins at alpha ~ 0.12 and colour ~
+    x, where each head's gradient is scaled by the other's small value. The pairs say where the
+    change is: a few steps with the reach term open the alpha there (that it stays shut elsewhere
+    takes hundreds of steps: the run's sample grids)."""
+    from trainer.losses import changed
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    opened = {}
+    for reach in (0.0, 5.0):
+        cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=12, batch=4,
+                     lr=0.003, lambda_adv=0.0, lambda_reach=reach)
+        solver = StudentSolver(cfg, tmp_path / f"reach{reach}")
+        for step in range(cfg.steps):
+            solver.train_step(solver.train_batch(step))
+        b = solver.pick(solver.data, 0, len(solver.data), False)
+        with torch.no_grad():
+            _, alpha = solver.G(b["x"], b["c"])
+        moved = changed(b["x"], b["y"], dilate=False)
+        opened[reach] = ((alpha * moved).sum() / moved.sum()).item()
+    assert opened[5.0] > max(2 * opened[0.0], opened[0.0] + 0.15), opened
+
+
+def test_tight_chips_repeat_their_border_in_input_and_target_alike(pairs):
+    """UTKFace's chips hold only the middle of a wide crop (the crop repeats their border beyond):
+    a fraction of the training examples are cut so, the same cut for the input and its target."""
+    from trainer.pairs import PairSet, augment, chip, replicate
+
+    data = PairSet(pairs, AlignSpec(64, 0.3))
+    i = int(np.flatnonzero(data.forward)[0])
+    x, y = data.inputs[i], data.targets[i]
+    rng = np.random.default_rng(1)
+    inside = chip(64, rng)
+    assert 0.15 < inside.mean() < 0.7 and inside[40, 32] == 1 and inside[0, 0] == 0
+    cut = [replicate(v, inside) for v in (x, y)]
+    for v, c in zip((x, y), cut):
+        assert (c[inside > 0] == v[inside > 0]).all()
+        # Outside, nothing of the image's own: every pixel repeats one on the chip's edge.
+        edge = cv2.dilate(1 - inside, np.ones((3, 3), np.uint8)) & inside
+        assert set(map(tuple, c[inside == 0].reshape(-1, 3))) <= set(map(tuple, v[edge > 0].reshape(-1, 3)))
+    # In augment, the input and its target are cut by the same chip, then go through the same camera.
+    seed = np.random.default_rng(5)
+    got = augment(x, y, np.random.default_rng(5), tight=1.0)
+    seed.random()
+    inside = chip(64, seed)
+    want = augment(replicate(x, inside), replicate(y, inside), seed, tight=0.0)
+    assert all((g == w).all() for g, w in zip(got, want))

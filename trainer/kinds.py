@@ -30,5 +30,6 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "stargan": ("classifier", "age_span", "age_floor", "lambda_adv", "lambda_cls", "lambda_rec", "lambda_change",
                 "lambda_id", "lambda_proto", "proto_gain", "proto_centre", "cls_augment"),
     "cyclegan": ("lambda_cyc", "lambda_id", "pool"),
-    "student": ("lambda_adv", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_reach", "margin"),
+    "student": ("lambda_adv", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_reach", "tight",
+                "margin"),
 }

@@ -63,7 +63,7 @@ class StudentSolver(Solver):
         idx = rng.choice(len(data), min(n, len(data)), replace=False) if train else np.arange(min(n, len(data)))
         xs, ys = [], []
         for i in idx:
-            x, y = augment(data.inputs[i], data.targets[i], rng) if train else (data.inputs[i], data.targets[i])
+            x, y = augment(data.inputs[i], data.targets[i], rng, self.cfg.tight) if train else (data.inputs[i], data.targets[i])
             xs.append(x)
             ys.append(y)
         return {"x": to_batch(xs), "y": to_batch(ys), "c": torch.from_numpy(data.conditions[idx])}
