@@ -119,7 +119,9 @@ def stamp(path: Path, task: str) -> None:
     model = onnx.load(str(path))
     entry = next((p for p in model.metadata_props if p.key == TASK_STAMP), None) or model.metadata_props.add()
     entry.key, entry.value = TASK_STAMP, task
-    onnx.save(model, str(path))
+    part = path.with_name(f".{path.name}.stamping")
+    onnx.save(model, str(part))
+    os.replace(part, path)  # a shipped graph is never left half written
 
 
 class Calibration:
