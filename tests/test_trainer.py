@@ -174,19 +174,27 @@ def test_checkpoint_write_failing_midway_keeps_the_previous(cache, tmp_path, mon
                                              tmp_path / "run", "--steps", "6", "--every", "2", "--resume", *TINY)
 
 
-def test_kill_9_mid_run_then_resume(cache, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_mid_run_then_resume(cache, tmp_path, sig):
+    """kill -9 leaves the last checkpoint loadable; SIGTERM (a scheduler, `kill`; a background job
+    ignores Ctrl-C) ends the run in one line, exit 143, the checkpoint intact."""
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "trainer.cli", "train", "--kind", "cyclegan", "--data", str(cache), "--run", str(run),
            "--steps", "10000", "--every", "1", *TINY]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         deadline = time.time() + 120
         while not ((run / "checkpoint.pt").is_file() and checkpoint.load(run / "checkpoint.pt")["step"] >= 3):
             assert time.time() < deadline and proc.poll() is None
             time.sleep(0.2)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(sig)
+        _, err = proc.communicate()
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143
+        assert err.strip().splitlines()[-1] == ("mirror-train: interrupted (the last checkpoint is intact; "
+                                                "--resume goes on from it)")
+        assert "Traceback" not in err
     step = checkpoint.load(run / "checkpoint.pt")["step"]  # whatever the kill interrupted, this loads
     out = subprocess.run(cmd + ["--resume", "--until", str(step + 2)], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
