@@ -159,7 +159,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# What an interrupted command leaves, and how to go on.
+AFTER_INTERRUPT = {
+    "train": "the last checkpoint is intact; --resume goes on from it",
+    "synthesize": "every identity written so far is kept; the same command goes on from the next",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         args = parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # eval records the command in the card
@@ -169,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mirror-train: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
-        print("mirror-train: interrupted (the last checkpoint is intact; --resume goes on from it)", file=sys.stderr)
+        after = AFTER_INTERRUPT.get(getattr(args, "command", None))
+        print("mirror-train: interrupted" + (f" ({after})" if after else ""), file=sys.stderr)
         return exit_code(e)
     return 0
 
