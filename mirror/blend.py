@@ -45,13 +45,15 @@ def border(size: int, feather: float = 0.08) -> np.ndarray:
     return np.outer(ramp, ramp)
 
 
-def model_mask(face: np.ndarray, alpha: np.ndarray | None, masked: bool, cover: np.ndarray | None = None) -> np.ndarray:
+def model_mask(face: np.ndarray | None, alpha: np.ndarray | None, masked: bool,
+               cover: np.ndarray | None = None) -> np.ndarray:
     """The paste mask of a face. A model with an alpha output has blended its colour in by it
     already (its output is input + alpha (colour - input)): its change goes in as it is, faded
     to 0 at the crop border only, so longer hair or a wider jaw can reach past the face oval.
     After a model without alpha (`masked`), the face oval holds its change; the alpha model's
-    reaches past it where its alpha says. `cover` (mirror/occlusion.py; `face` is already
-    without it): where something is held over the face, no model's change goes in."""
+    reaches past it where its alpha says (`face` is None when no model without alpha ran).
+    `cover` (mirror/occlusion.py; `face` is already without it): where something is held over
+    the face, no model's change goes in."""
     if alpha is None:
         return face
     edge = border(alpha.shape[0])

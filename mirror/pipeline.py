@@ -74,7 +74,8 @@ class Work:
     faces: list[FaceResult]
     todo: list[FaceResult]  # the faces to change
     crops: np.ndarray | None  # their crops, (N, S, S, 3) uint8
-    masks: list[np.ndarray]  # their face-oval blend masks in crop space, without what covers the face
+    masks: list[np.ndarray | None]  # their face-oval blend masks in crop space, without what covers
+    # the face (None when only alpha models run: they paste through their own alpha)
     covers: list[np.ndarray]  # what covers each face (mirror/occlusion.py), 0..1 in crop space
     timings: dict[str, float]
     front_ms: float
@@ -144,7 +145,8 @@ class Pipeline:
         crops = np.stack([r.alignment.crop(image) for r in todo]) if todo else None
         points = [r.alignment.to_crop(r.face.points) for r in todo]
         covers = occlusion.covers(crops, points)
-        masks = [blend.face_mask(p, spec.size) * (1.0 - c) for p, c in zip(points, covers)]
+        oval = self.translator.oval(effect)
+        masks = [blend.face_mask(p, spec.size) * (1.0 - c) if oval else None for p, c in zip(points, covers)]
         clock("align")
         return Work(frame, image, bgr, settings, spec, results, todo, crops, masks, covers, timings,
                     (time.perf_counter() - t0) * 1000, new_scene, None if overlays is None else list(overlays))

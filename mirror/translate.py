@@ -116,6 +116,11 @@ class Translator:
         steps = self.plan(effect) if effect.active else []
         return steps[0][0].spec if steps else AlignSpec()
 
+    def oval(self, effect: Effect) -> bool:
+        """Whether this effect's change is pasted through the face oval: some model of its plan
+        has no alpha of its own (an edit model alone needs no oval mask)."""
+        return effect.active and any(model.card.paste != "alpha" for model, _ in self.plan(effect))
+
     def female(self, crops: np.ndarray, spec: AlignSpec, tracks: list[int] | None = None) -> np.ndarray:
         """P(female) per crop from the attribute classifier; with `tracks`, a running mean per face."""
         model = self.registry.require("attributes")
