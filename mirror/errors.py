@@ -42,3 +42,22 @@ def terminate_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def signals_held():
+    """Within: Ctrl-C and SIGTERM wait for the block to end, then act as they would have. For a write
+    that must not be cut: torch's zip writer, interrupted mid-file, raises its own error on the way
+    out (a traceback instead of the one-line stop)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if held:
+            signal.raise_signal(held[0])

@@ -295,3 +295,31 @@ def test_tight_chips_repeat_their_border_in_input_and_target_alike(pairs):
     inside = chip(64, seed)
     want = augment(replicate(x, inside), replicate(y, inside), seed, tight=0.0)
     assert all((g == w).all() for g, w in zip(got, want))
+
+
+def test_a_wider_student_starts_from_a_narrower_one(student, pairs, tmp_path, capsys):
+    """--init from a narrower student (Net2Net): the wider one computes the same edits on teacher
+    renders at first, then trains on, its new channels feeding the output."""
+    from trainer.cli import main
+
+    weights = student[0] / "edit.pt"
+    narrow, wide = generator("unet16", cond=3), generator("unet32", cond=3)
+    narrow.load_state_dict(torch.load(weights)["nets"]["G"])
+    wide.grow(torch.load(weights)["nets"]["G"])
+    crops = np.load(next((pairs / "pairs").glob("0*.npz")))["crops"]
+    x = torch.from_numpy(np.stack([cv2.resize(c, (64, 64), interpolation=cv2.INTER_AREA) for c in crops]))
+    x = x.permute(0, 3, 1, 2).float() / 127.5 - 1
+    c = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]])[: len(x)]
+    with torch.no_grad():
+        (a, alpha_a), (b, alpha_b) = narrow.eval()(x, c), wide.eval()(x, c)
+    assert (a - x).abs().mean() > 0.01  # the narrow student does edit
+    assert (a - b).abs().max() < 1e-5 and (alpha_a - alpha_b).abs().max() < 1e-5
+    run = tmp_path / "wide"
+    assert main(["train", "--kind", "student", "--data", str(pairs), "--run", str(run), "--arch", "unet32", "--init",
+                 str(weights), "--size", "64", "--margin", "0.3", "--steps", "2", "--batch", "4", "--threads", "1"]) == 0
+    head = torch.load(run / "checkpoint.pt", weights_only=False)["nets"]["G"]["head.weight"]
+    assert head[:, 16:].abs().max() > 0  # what the new channels learned reaches the output
+    # The other way round is no start: one line, exit 2.
+    assert main(["train", "--kind", "student", "--data", str(pairs), "--run", str(tmp_path / "back"), "--arch", "unet16",
+                 "--init", str(run / "checkpoint.pt"), "--size", "64", "--steps", "1", "--threads", "1"]) == 2
+    assert "cannot start this run's" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from mirror.errors import MirrorError
+from mirror.errors import MirrorError, signals_held
 
 
 def save(path: Path, state: dict) -> None:
@@ -16,11 +16,12 @@ def save(path: Path, state: dict) -> None:
     killed write never leaves a half checkpoint in its place."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with signals_held():  # a stop asked for mid-write comes after the rename
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except OSError as e:  # a full disk, a lost mount: one line, and the previous checkpoint stays
         kept = "the previous one is intact" if path.is_file() else "there is no earlier one"
         raise MirrorError(f"{path}: could not write the checkpoint ({e.strerror or e}); {kept}") from None

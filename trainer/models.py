@@ -116,6 +116,35 @@ class Student(nn.Module):
         colour, alpha = torch.clamp(x + 2 * torch.tanh(out[:, :3]), -1, 1), torch.sigmoid(out[:, 3:])
         return x + alpha * (colour - x), alpha
 
+    # Inputs that are the concatenation of two feature maps of equal width (upsampled, skip).
+    CONCAT = ("merge3.0.weight", "merge2.0.weight", "merge1.0.weight")
+
+    def grow(self, state: dict) -> None:
+        """Load a student's weights, a narrower student's too (Net2Net, Chen et al. 2016): its
+        channels keep their weights; the new channels get fresh incoming and zero outgoing
+        weights, so the wider net computes exactly what the narrow one did and training goes on
+        from there with the room to learn more."""
+        own = self.state_dict()
+        if set(state) != set(own) or any(v.dim() != own[k].dim() or any(a > b for a, b in zip(v.shape, own[k].shape))
+                                          for k, v in state.items()):
+            raise ValueError("not a student of this depth and at most this width")
+        for k, v in state.items():
+            t = own[k].clone()
+            if t.shape != v.shape:
+                idx = [torch.arange(n) for n in v.shape]
+                if k in self.CONCAT:  # each half keeps its place: [old up, new up | old skip, new skip]
+                    half, wide = v.shape[1] // 2, t.shape[1] // 2
+                    idx[1] = torch.cat([torch.arange(half), wide + torch.arange(half)])
+                if t.dim() > 1 and t.shape[1] != v.shape[1]:
+                    keep = torch.zeros(t.shape[1], dtype=torch.bool)
+                    keep[idx[1]] = True
+                    t[:, ~keep] = 0  # new inputs are not read yet: the old function is kept
+                grid = torch.meshgrid(*idx, indexing="ij")
+                t[grid] = v
+                v = t
+            own[k] = v
+        self.load_state_dict(own)
+
 
 class Discriminator(nn.Module):
     """PatchGAN (70x70 receptive field at 4 layers): a grid of real/fake scores (LSGAN), and,

@@ -177,7 +177,14 @@ class Solver:
         if not found:
             raise MirrorError(f"{path}: none of this run's networks ({', '.join(self.nets)}) are in it")
         for k in found:
-            checkpoint.restore(self.bare(k), state["nets"][k], k, Path(path))
+            net = self.bare(k)
+            if hasattr(net, "grow"):  # a student may start from a narrower one
+                try:
+                    net.grow(state["nets"][k])
+                except ValueError as e:
+                    raise MirrorError(f"{path}: its {k} cannot start this run's: {e}") from None
+            else:
+                checkpoint.restore(net, state["nets"][k], k, Path(path))
 
     def resume(self) -> None:
         path = self.run / "checkpoint.pt"
