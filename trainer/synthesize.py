@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mirror.align import Alignment, AlignSpec, anchors
-from mirror.errors import MirrorError
+from mirror.errors import MirrorError, signals_held
 
 # Pairs are stored wide and large; a student resamples them to its own crop (align.between).
 STORE = AlignSpec(size=256, margin=0.5)
@@ -52,8 +52,9 @@ class Settings:
 
 def _save(path: Path, **arrays) -> None:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with signals_held():  # a stop mid-write would leave a half file behind
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
 
 
 def _write_json(path: Path, data: dict) -> None:
