@@ -323,3 +323,50 @@ def test_a_wider_student_starts_from_a_narrower_one(student, pairs, tmp_path, ca
     assert main(["train", "--kind", "student", "--data", str(pairs), "--run", str(tmp_path / "back"), "--arch", "unet16",
                  "--init", str(run / "checkpoint.pt"), "--size", "64", "--steps", "1", "--threads", "1"]) == 2
     assert "cannot start this run's" in capsys.readouterr().err
+
+
+def test_real_faces_answer_to_the_classifier_and_a_discriminator(student, pairs, tmp_path, capsys):
+    """Real faces have no pairs: with --real, their edits answer to the frozen attribute classifier
+    (and to a discriminator of real photos). The same few steps from the same start move the
+    classifier's reading of real faces asked for the other gender towards it, and further than
+    pairs alone do; the card names the real faces and their terms."""
+    from trainer.cli import main
+    from trainer.losses import softened
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    real = student[1]
+    assert main(["train", "--kind", "attributes", "--data", str(real), "--run", str(tmp_path / "attrs"), "--size", "64",
+                 "--steps", "30", "--batch", "4", "--lr", "0.003", "--threads", "1"]) == 0
+    solvers = {}
+    for name, source in (("pairs", ""), ("real", str(real))):
+        cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=10, batch=4, lr=0.003,
+                     real=source, lambda_real=10.0, classifier=str(tmp_path / "attrs" / "checkpoint.pt"), every=10)
+        solvers[name] = StudentSolver(cfg, tmp_path / name)
+        solvers[name].fit()
+    trained = solvers["real"]
+    assert trained.nets == ("G", "D", "R") and solvers["pairs"].nets == ("G", "D")
+    r = trained.real_batch(0, augment=False)
+    asked = r["c"][:, 1] > 0.5
+    got = {}
+    with torch.no_grad():
+        for name, solver in solvers.items():
+            logit, _ = trained.C(softened(solver.G(r["x"], r["c"])[0], (0, 0)))
+            toward = torch.where(r["c"][:, 0] > 0.5, logit, -logit)  # the asked gender's logit
+            got[name] = toward[asked].mean().item()
+    assert asked.any() and got["real"] > got["pairs"] + 0.5, got
+    # Exported, the card says what it learned from and under whose terms.
+    assert main(["export", str(tmp_path / "real"), "--out", str(tmp_path / "m" / "edit"), "--data", str(real),
+                 "--calibration", "4", "--parity", "2", "--latency-runs", "2"]) == 0
+    card = json.loads((tmp_path / "m" / "edit.json").read_text())
+    assert "real faces: UTKFace" in card["training"]["data"] and "UTKFace" in card["license"]
+    assert "FFHQ" in card["license"]
+
+
+def test_real_faces_at_another_margin_or_without_a_classifier_are_one_line_errors(student, pairs, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "--kind", "student", "--data", pairs, "--run", tmp_path / "r", "--real",
+                           student[1], "--margin", "0.5", "--size", "64", "--steps", "1", "--threads", "1")
+    assert code == 2 and "prepare it with --margin 0.5" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "train", "--kind", "student", "--data", pairs, "--run", tmp_path / "r", "--real",
+                           student[1], "--size", "64", "--batch", "4", "--steps", "1", "--threads", "1")
+    assert code == 2 and "give --classifier" in err and len(err.strip().splitlines()) == 1

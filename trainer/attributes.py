@@ -65,7 +65,8 @@ class AttributeSolver(Solver):
 
 def frozen_classifier(path: str) -> AttributeNet:
     if not path:
-        raise MirrorError("StarGAN needs --classifier: a checkpoint of 'mirror-train train --kind attributes'")
+        raise MirrorError("this run answers to an attribute classifier: give --classifier, a checkpoint of "
+                          "'mirror-train train --kind attributes'")
     state = checkpoint.load(Path(path))
     net = AttributeNet()
     checkpoint.restore(net, state["nets"]["net"], "classifier", Path(path))

@@ -99,7 +99,8 @@ def parser() -> argparse.ArgumentParser:
                    help="run folder: checkpoint, TensorBoard logs, samples (--run-dir under torchrun)")
     t.add_argument("--task", choices=["gender", "age"])
     t.add_argument("--arch", help="generator: small, small32, resnet6, resnet9; student: unet16, unet24, unet32")
-    t.add_argument("--classifier", help="frozen attribute classifier checkpoint (stargan)")
+    t.add_argument("--classifier", help="frozen attribute classifier checkpoint (stargan; student with --real)")
+    t.add_argument("--real", help="student: a prepared cache of real faces (at the student's margin) trained beside the pairs")
     # The least each count takes: 0 steps, a batch of 0 or a checkpoint every 0 steps would end in a
     # traceback, a NaN checkpoint or a run that silently does nothing.
     for name, least in (("steps", 1), ("batch", 1), ("seed", 0), ("d_ch", 1), ("size", 16), ("every", 1),
@@ -108,7 +109,7 @@ def parser() -> argparse.ArgumentParser:
         t.add_argument(option, type=count(option, least))
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
                  "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "lambda_changed",
-                 "lambda_reach", "margin"):
+                 "lambda_reach", "margin", "lambda_real"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--tight", type=within("--tight", 0, 1),
                    help="student: the fraction of examples cut to a tight chip whose border repeats (as UTKFace's)")

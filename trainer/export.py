@@ -334,6 +334,10 @@ def model_card(name: str, cfg: Config, state: dict, task: str, cache: Path, size
         from .teacher import LICENSE
 
         card["license"] = f"trained on {LICENSE}; this model inherits those terms"
+        if cfg.real:  # its real faces bring their own terms
+            real = describe(Path(cfg.real))
+            card["training"]["data"] += f"; real faces: {real}"
+            card["license"] += "; " + LICENSES.get(real.split(",")[0], "and on the user's own faces: check their terms")
     return card
 
 

@@ -33,6 +33,21 @@ def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | Non
     return loss / 3
 
 
+def softened(x: torch.Tensor, shift) -> torch.Tensor:
+    """What a frozen classifier is shown of a generated face: shifted by `shift` (dy, dx) pixels
+    and averaged to half size. A fixed aliased view lets a generator fool it with stripes; this
+    leaves it only real, low-frequency cues to answer to."""
+    dy, dx = (int(v) for v in shift)
+    return F.avg_pool2d(torch.roll(x, (dy, dx), (2, 3)), 2)
+
+
+def age_goal(age: torch.Tensor, a: torch.Tensor, span: float, floor: float) -> torch.Tensor:
+    """The age a face aims at for a slider shift `a` (a * span years): inside the ages the data has
+    (up to 90) and for "younger" no lower than `floor` (a child is no younger version of an
+    adult), but never against the slider's direction."""
+    return torch.minimum(torch.maximum(age + a * span, age.clamp(max=floor)), age.clamp(min=90))
+
+
 def centred(change: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """`change` (seen through `mask`) less the uniform colour change that best explains it, per
     channel: its least-squares projection on the mask, as the app matches the face's mean colour

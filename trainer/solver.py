@@ -55,6 +55,10 @@ class Config:
     lambda_reach: float = 0.0  # pull of the alpha towards 1 where the teacher changed the picture
     tight: float = 0.0  # fraction of the student's examples cut to a tight chip (pairs.chip)
     margin: float = -1.0  # crop margin the student trains at (-1: the data's own)
+    # Student: real faces (a prepared cache at the student's margin) seen beside the pairs: their
+    # edits answer to a discriminator of real photos and, by lambda_real, to the frozen classifier.
+    real: str = ""
+    lambda_real: float = 1.0
     # Age: hold the generator's change, at low resolution, to the change between the age
     # prototypes of its face's kind (trainer/prototypes.py), exaggerated by proto_gain.
     lambda_proto: float = 0.0

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from .attributes import frozen_classifier
-from .losses import centred, lsgan
+from .losses import age_goal, centred, lsgan, softened
 from .models import Discriminator, generator
 from .prototypes import SIZE as PROTO_SIZE, AgePrototypes, groups
 from .solver import Solver, adam
@@ -39,12 +39,8 @@ class StarGANSolver(Solver):
             return (1 - b["female"])[:, None], b["female"][:, None]
         span = self.cfg.age_span
         want = torch.from_numpy(b["rng"].uniform(-1, 1, len(b["age"])).astype(np.float32))
-        # Aim inside the ages the data has (so every target is one the models know) and for
-        # "younger" no lower than age_floor (a child is no younger version of an adult), but
-        # never against the slider's direction.
-        age = b["age"]
-        goal = torch.minimum(torch.maximum(age + want * span, age.clamp(max=self.cfg.age_floor)), age.clamp(min=90))
-        a = ((goal - b["age"]) / span)[:, None]
+        # Every target is an age the models know.
+        a = ((age_goal(b["age"], want, span, self.cfg.age_floor) - b["age"]) / span)[:, None]
         return a, -a
 
     def domain_loss(self, out: torch.Tensor, b, c: torch.Tensor | None) -> torch.Tensor:
@@ -58,8 +54,7 @@ class StarGANSolver(Solver):
     def classifier_view(self, x: torch.Tensor, b) -> torch.Tensor:
         if not self.cfg.cls_augment:
             return x
-        dy, dx = (int(v) for v in b["view"])
-        return F.avg_pool2d(torch.roll(x, (dy, dx), (2, 3)), 2)
+        return softened(x, b["view"])
 
     def classifier_loss(self, fake: torch.Tensor, b, c: torch.Tensor) -> torch.Tensor:
         if self.cfg.cls_augment and "view" not in b:

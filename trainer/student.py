@@ -6,15 +6,19 @@ mean-blur that L1 alone converges to. One generator serves both sliders: its con
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mirror.align import AlignSpec
 from mirror.errors import MirrorError
 
-from .losses import changed, lsgan, pair_l1
+from .attributes import frozen_classifier
+from .data import FaceSet
+from .losses import age_goal, changed, lsgan, pair_l1, softened
 from .models import Discriminator, generator
 from .pairs import PairSet, augment, to_batch as batch_of
 from .solver import Solver, adam
@@ -48,14 +52,28 @@ class StudentSolver(Solver):
             self.val = PairSet(Path(self.cfg.data), self.spec, "val")
         except MirrorError:  # a handful of identities holds none out: the samples show training pairs
             self.val = self.data
+        self.real = self.real_val = None
+        if self.cfg.real:
+            self.real, self.real_val = (FaceSet(Path(self.cfg.real), split) for split in ("train", "val"))
+            if abs(self.real.spec.margin - self.spec.margin) > 1e-6:
+                raise MirrorError(f"--real {self.cfg.real}: its crops have margin {self.real.spec.margin}, the student's "
+                                  f"{self.spec.margin}: prepare it with --margin {self.spec.margin}")
+            if self.cfg.batch > len(self.real):
+                raise MirrorError(f"--batch {self.cfg.batch} is more than the {len(self.real)} training faces in --real {self.cfg.real}")
+            self.span = json.loads((Path(self.cfg.data) / "settings.json").read_text())["age_span"]
 
     def build(self):
         # channels_last: PyTorch's CPU kernels for the depthwise convolutions run ~1.5x faster.
         self.G = generator(self.cfg.arch, cond=COND).to(memory_format=torch.channels_last)
         self.D = Discriminator(self.cfg.d_ch, inputs=6 + COND).to(memory_format=torch.channels_last)
+        if self.real is not None:
+            # Unconditional: seeing the input would tell it a real photo from a render at once.
+            self.R = Discriminator(self.cfg.d_ch).to(memory_format=torch.channels_last)
+            self.C = frozen_classifier(self.cfg.classifier)
+            self.nets = ("G", "D", "R")
 
     def optimizers(self):
-        return {"G": adam(self.G.parameters(), self.cfg.lr), "D": adam(self.D.parameters(), self.cfg.lr)}
+        return {k: adam(getattr(self, k).parameters(), self.cfg.lr) for k in self.nets}
 
     def pick(self, data: PairSet, step: int, n: int, train: bool) -> dict:
         """The examples of a step, a pure function of (seed, step): resuming replays them."""
@@ -70,14 +88,31 @@ class StudentSolver(Solver):
 
 
     def train_batch(self, step):
-        return self.pick(self.data, step, self.cfg.batch, True)
+        b = self.pick(self.data, step, self.cfg.batch, True)
+        if self.real is not None:
+            b["real"] = self.real_batch(step)
+        return b
+
+    def real_batch(self, step: int, data: FaceSet | None = None, n: int | None = None, augment: bool = True) -> dict:
+        """Real faces and what they are asked for: half the other gender, half an age shift."""
+        r = self.batch(step, data or self.real, n, augment, stream=(2,))
+        rng, n = r["rng"], len(r["x"])
+        gender = rng.random(n) < 0.5
+        a = np.where(gender, 0.0, rng.uniform(-1, 1, n))
+        target = np.where(gender, 1 - r["female"].numpy(), 0.5)
+        r["x"] = r["x"].contiguous(memory_format=torch.channels_last)
+        r["c"] = torch.from_numpy(np.stack([target, gender, a], 1).astype(np.float32))
+        return r
 
     def sample_batch(self):
-        # Spread over the held-out identities, not the first few.
-        stride = max(1, len(self.val) // 8)
-        picked = np.arange(0, len(self.val), stride)[:8]
-        return {"x": to_batch(list(self.val.inputs[picked])), "y": to_batch(list(self.val.targets[picked])),
-                "c": torch.from_numpy(self.val.conditions[picked])}
+        # Spread over the held-out identities, not the first few; a grid's rows are equally long.
+        n = min(8, len(self.real_val)) if self.real_val is not None else 8
+        picked = np.arange(0, len(self.val), max(1, len(self.val) // n))[:n]
+        b = {"x": to_batch(list(self.val.inputs[picked])), "y": to_batch(list(self.val.targets[picked])),
+             "c": torch.from_numpy(self.val.conditions[picked])}
+        if self.real_val is not None:
+            b["real"] = self.real_batch(0, self.real_val, len(picked), augment=False)
+        return b
 
     def train_step(self, b):
         x, y, c, cfg = b["x"], b["y"], b["c"], self.cfg
@@ -104,11 +139,39 @@ class StudentSolver(Solver):
         g_alpha = (alpha * still).mean()
         g_reach = ((1 - alpha) * changed(x, y, dilate=False)).mean()
         loss = loss + cfg.lambda_pair * g_pair + cfg.lambda_alpha * g_alpha + cfg.lambda_reach * g_reach
+        if "real" in b:
+            real_loss, real_logs = self.real_step(b["real"])
+            loss = loss + real_loss
+            logs.update(real_logs)
         self.opts["G"].zero_grad()
         loss.backward()
         self.opts["G"].step()
         return {**logs, "G/pair": g_pair.item(), "G/alpha": g_alpha.item(), "G/reach": g_reach.item(),
                 "alpha/mean": alpha.mean().item()}
+
+    def real_step(self, r: dict) -> tuple[torch.Tensor, dict]:
+        """The pairs teach what an edit looks like on renders; real faces have no pairs, so their
+        edits answer to a discriminator of real photos (it steps here) and to the frozen
+        classifier: the asked gender, or the asked years against the face's own estimate."""
+        cfg, x, c = self.cfg, r["x"], r["c"]
+        fake, _ = self.G(x, c)
+        d_loss = 0.5 * (lsgan(self.R(x), True) + lsgan(self.R(fake.detach()), False))
+        self.opts["R"].zero_grad()
+        d_loss.backward()
+        self.opts["R"].step()
+        g_adv = lsgan(self.R(fake), True)
+        view = r["rng"].integers(-4, 5, 2)
+        logit, age = self.C(softened(fake, view))
+        with torch.no_grad():
+            base = self.C(softened(x, view))[1]
+        asked = c[:, 1] > 0.5
+        goal = age_goal(r["age"], c[:, 2], self.span, cfg.age_floor)
+        # Summed and shared by the whole batch: either half may be empty.
+        gender = F.binary_cross_entropy_with_logits(logit[asked], c[asked, 0], reduction="sum")
+        years = F.smooth_l1_loss((age - base)[~asked], ((goal - r["age"]) / 10)[~asked], reduction="sum")
+        g_attr = (gender + years) / len(x)
+        return cfg.lambda_adv * g_adv + cfg.lambda_real * g_attr, {
+            "R/adv": d_loss.item(), "G/real_adv": g_adv.item(), "G/real_attr": g_attr.item()}
 
     @staticmethod
     def deployable(cfg):
@@ -116,5 +179,10 @@ class StudentSolver(Solver):
         return g, {"G": g}
 
     def sample_grid(self, b):
+        """Rows: input, target, output, alpha; with real faces, also their input, output and alpha."""
         fake, alpha = self.G(b["x"], b["c"])
-        return torch.cat([b["x"], b["y"], fake, alpha.expand(-1, 3, -1, -1) * 2 - 1])
+        rows = [b["x"], b["y"], fake, alpha.expand(-1, 3, -1, -1) * 2 - 1]
+        if "real" in b:
+            fake, alpha = self.G(b["real"]["x"], b["real"]["c"])
+            rows += [b["real"]["x"], fake, alpha.expand(-1, 3, -1, -1) * 2 - 1]
+        return torch.cat(rows)
