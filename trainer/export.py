@@ -4,7 +4,6 @@ ships as `NAME.onnx` beside its model card `NAME.json`, which is what the runtim
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -348,7 +347,9 @@ def student_spec(cfg: Config):
 
 
 def synthesis_settings(cfg: Config) -> dict:
-    return json.loads((Path(cfg.data) / "settings.json").read_text())
+    from .synthesize import folder_settings
+
+    return folder_settings(Path(cfg.data))
 
 
 def teacher_pairs(cfg: Config) -> str:

@@ -6,7 +6,6 @@ mean-blur that L1 alone converges to. One generator serves both sliders: its con
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from .losses import age_goal, changed, lsgan, pair_l1, softened
 from .models import Discriminator, generator
 from .pairs import PairSet, augment, to_batch as batch_of
 from .solver import Solver, adam
-from .synthesize import CONDITION
+from .synthesize import CONDITION, folder_settings
 
 COND = len(CONDITION)
 
@@ -60,7 +59,7 @@ class StudentSolver(Solver):
                                   f"{self.spec.margin}: prepare it with --margin {self.spec.margin}")
             if self.cfg.batch > len(self.real):
                 raise MirrorError(f"--batch {self.cfg.batch} is more than the {len(self.real)} training faces in --real {self.cfg.real}")
-            self.span = json.loads((Path(self.cfg.data) / "settings.json").read_text())["age_span"]
+            self.span = folder_settings(Path(self.cfg.data))["age_span"]
 
     def build(self):
         # channels_last: PyTorch's CPU kernels for the depthwise convolutions run ~1.5x faster.

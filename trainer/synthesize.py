@@ -120,6 +120,12 @@ def stored_alignment(points: np.ndarray) -> Alignment:
     return Alignment.from_landmarks(points, STORE)
 
 
+def folder_settings(folder: Path) -> dict:
+    """The settings a synthesis folder was made with (its `settings.json`): what its condition's
+    a means in years (`age_span`), its truncation."""
+    return json.loads((Path(folder) / "settings.json").read_text())
+
+
 class Synthesizer:
     def __init__(self, out: Path, settings: Settings, models: Path):
         self.out, self.s, self.models = Path(out), settings, models
@@ -143,7 +149,7 @@ class Synthesizer:
         mine = {k: v for k, v in asdict(self.s).items() if k not in ("identities", "threads")}
         mine["store"] = STORE.to_dict()
         if path.is_file():
-            old = json.loads(path.read_text())
+            old = folder_settings(self.out)
             diff = {k: (old.get(k), v) for k, v in mine.items() if old.get(k) != v}
             if diff:
                 raise MirrorError(f"{self.out} was synthesized with other settings "
