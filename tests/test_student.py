@@ -325,25 +325,41 @@ def test_a_wider_student_starts_from_a_narrower_one(student, pairs, tmp_path, ca
     assert "cannot start this run's" in capsys.readouterr().err
 
 
-def test_real_faces_answer_to_the_classifier_and_a_discriminator(student, pairs, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def classifier(student, tmp_path_factory):
+    """A frozen attribute classifier at the student's crop, for the real faces to answer to."""
+    from trainer.cli import main
+
+    run = tmp_path_factory.mktemp("attributes")
+    assert main(["train", "--kind", "attributes", "--data", str(student[1]), "--run", str(run), "--size", "64",
+                 "--steps", "30", "--batch", "4", "--lr", "0.003", "--threads", "1"]) == 0
+    return run / "checkpoint.pt"
+
+
+def trained_on_real(pairs, real, classifier, run: Path, **options):
+    """A small student trained 10 steps with real faces beside the pairs (a large lambda_real: the
+    real faces' terms must show in so few steps)."""
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=10, batch=4, lr=0.003,
+                 real=str(real), lambda_real=10.0, classifier=str(classifier), every=10, **options)
+    solver = StudentSolver(cfg, run)
+    solver.fit()
+    return solver
+
+
+def test_real_faces_answer_to_the_classifier_and_a_discriminator(student, pairs, classifier, tmp_path, capsys):
     """Real faces have no pairs: with --real, their edits answer to the frozen attribute classifier
     (and to a discriminator of real photos). The same few steps from the same start move the
     classifier's reading of real faces asked for the other gender towards it, and further than
     pairs alone do; the card names the real faces and their terms."""
     from trainer.cli import main
     from trainer.losses import softened
-    from trainer.solver import Config
-    from trainer.student import StudentSolver
 
     real = student[1]
-    assert main(["train", "--kind", "attributes", "--data", str(real), "--run", str(tmp_path / "attrs"), "--size", "64",
-                 "--steps", "30", "--batch", "4", "--lr", "0.003", "--threads", "1"]) == 0
-    solvers = {}
-    for name, source in (("pairs", ""), ("real", str(real))):
-        cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=10, batch=4, lr=0.003,
-                     real=source, lambda_real=10.0, classifier=str(tmp_path / "attrs" / "checkpoint.pt"), every=10)
-        solvers[name] = StudentSolver(cfg, tmp_path / name)
-        solvers[name].fit()
+    solvers = {"pairs": trained_on_real(pairs, "", classifier, tmp_path / "pairs"),
+               "real": trained_on_real(pairs, real, classifier, tmp_path / "real")}
     trained = solvers["real"]
     assert trained.nets == ("G", "D", "R") and solvers["pairs"].nets == ("G", "D")
     r = trained.real_batch(0, augment=False)
@@ -370,3 +386,69 @@ def test_real_faces_at_another_margin_or_without_a_classifier_are_one_line_error
     code, _, err = run_cli(capsys, "train", "--kind", "student", "--data", pairs, "--run", tmp_path / "r", "--real",
                            student[1], "--size", "64", "--batch", "4", "--steps", "1", "--threads", "1")
     assert code == 2 and "give --classifier" in err and len(err.strip().splitlines()) == 1
+
+
+def test_real_faces_taken_back_give_the_face_again(student, pairs, classifier, tmp_path):
+    """With --lambda-real-cyc, an edited real face taken back (its own gender again, the opposite
+    age shift) comes closer to the face than the same steps without it give: what an edit cannot
+    undo is the person it lost."""
+    from trainer.student import undone
+
+    solvers = {cyc: trained_on_real(pairs, student[1], classifier, tmp_path / str(cyc), lambda_real_cyc=cyc)
+               for cyc in (0.0, 20.0)}
+    r = solvers[0.0].real_batch(0, augment=False)
+    assert torch.equal(undone(undone(r["c"])), r["c"])
+    err = {}
+    with torch.no_grad():
+        for cyc, solver in solvers.items():
+            back = solver.G(solver.G(r["x"], r["c"])[0], undone(r["c"]))[0]
+            err[cyc] = (back - r["x"]).abs().mean().item()
+    assert err[20.0] < 0.8 * err[0.0], err
+
+
+def test_a_gender_margin_stops_pushing_a_face_that_already_reads_as_asked():
+    from trainer.losses import gender_loss
+
+    logit = torch.tensor([-3.0, -1.0, 1.0, 3.0], requires_grad=True)
+    female = torch.ones(4)
+    gender_loss(logit, female, 2.0).sum().backward()
+    assert logit.grad.tolist() == [-1.0, -1.0, -1.0, 0.0]  # past the margin: no pull
+    unbounded = torch.autograd.grad(gender_loss(logit, female).sum(), logit)[0]
+    assert (unbounded < 0).all()  # cross-entropy pulls every face on
+    assert torch.allclose(gender_loss(-logit, 1 - female, 2.0), gender_loss(logit, female, 2.0))
+
+
+def test_real_faces_keep_their_background_where_the_teacher_never_edits(student, pairs, classifier, tmp_path):
+    """With --lambda-real-alpha, a real face's alpha stays closer to "no change" where the
+    teacher's edits of the pairs do not reach (the background) than the same steps without it."""
+    from trainer.student import reach
+
+    solvers = {w: trained_on_real(pairs, student[1], classifier, tmp_path / str(w), lambda_real_alpha=w)
+               for w in (0.0, 20.0)}
+    where = reach(solvers[0.0].data)
+    assert where.shape == (1, 1, 64, 64) and 0 < where.mean() < 1
+    assert where[..., 24:40, 24:40].mean() > where[..., :8, :].mean()  # the face, not the crop's top
+    r = solvers[0.0].real_batch(0, augment=False)
+    outside = {}
+    with torch.no_grad():
+        for w, solver in solvers.items():
+            outside[w] = (solver.G(r["x"], r["c"])[1] * (1 - where)).mean().item()
+    assert outside[20.0] < 0.8 * outside[0.0], outside
+
+
+def test_change_outside_the_face_tells_hair_from_lipstick(student):
+    """The eval's `change_outside_face` on real faces: tint the lips and the share is near 0; paint
+    the top of the crop (above the forehead, where hair is) and it is near 1."""
+    from trainer.data import FaceSet
+    from trainer.evaluate import outside_face
+
+    faces = FaceSet(student[1], "val")
+    crops, pts = faces.crops, faces.points[..., :2]
+    lips, hair = crops.copy(), crops.copy()
+    for img, p in zip(lips, pts):
+        x, y = np.round(p[[13, 14]].mean(0)).astype(int)  # MediaPipe's inner upper and lower lip
+        img[y - 3:y + 4, x - 6:x + 7, 2] = np.clip(img[y - 3:y + 4, x - 6:x + 7, 2].astype(int) + 60, 0, 255)
+    hair[:, : crops.shape[1] // 8] //= 2
+    assert outside_face(crops, lips, pts) < 0.1
+    assert outside_face(crops, hair, pts) > 0.9
+    assert outside_face(crops, crops, pts) == 0.0

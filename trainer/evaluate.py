@@ -162,6 +162,18 @@ def from_unit(x: np.ndarray) -> np.ndarray:
     return to_pixels(x)
 
 
+def outside_face(inputs: np.ndarray, outputs: np.ndarray, points: np.ndarray) -> float:
+    """The share of an edit's change (summed absolute colour change) that lies outside the face's
+    landmark hull: hair, jaw line, neck. Makeup keeps it near 0 ("a man with eyeliner and lip
+    tint"); the teacher's gender edits move hair and outline. `points` in the crops' pixels."""
+    from mirror.blend import face_mask
+
+    moved = np.abs(outputs.astype(np.float32) - inputs.astype(np.float32)).sum(-1)
+    inside = np.stack([face_mask(p[:, :2].astype(np.float32), inputs.shape[1], feather=0) for p in points])
+    total = moved.sum()
+    return round(float((moved * (1 - inside)).sum() / total), 4) if total > 0 else 0.0
+
+
 def pick(mask: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """Up to n indices where mask holds, in a fixed random order (the split is sorted by file name,
     that is by age: the first n would all be alike)."""
@@ -220,7 +232,8 @@ def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path,
     crops = val.crops[idx]
     label = val.female[idx]
     inputs = model.inputs(crops)
-    outputs = model.shown(crops, val.points[idx], model.condition("gender", 1 - label))
+    points = val.points[idx]
+    outputs = model.shown(crops, points, model.condition("gender", 1 - label))
     before, after = judges_over(judges, inputs), judges_over(judges, outputs)
     right = before["female"] == label
     flipped = right & (after["female"] != label)
@@ -230,7 +243,10 @@ def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path,
               "flip_rate_to_female": rate(flipped, right & (label == 0)),
               "flip_rate_to_male": rate(flipped, right & (label == 1)),
               "same_person": rate(same, np.ones_like(same)),
-              "mean_identity_distance": round(float(np.linalg.norm(before["embedding"] - after["embedding"], axis=1).mean()), 4)}
+              "mean_identity_distance": round(float(np.linalg.norm(before["embedding"] - after["embedding"], axis=1).mean()), 4),
+              # How much the edit changes and where: the judges also flip faces for makeup alone.
+              "mean_change": round(float(np.abs(outputs.astype(np.float32) - inputs).mean()), 2),
+              "change_outside_face": outside_face(inputs, outputs, points[..., :2] * model.size / crops.shape[1])}
     order = np.concatenate([np.flatnonzero(label == 0)[:SHEET_FACES // 2], np.flatnonzero(label == 1)[:SHEET_FACES // 2]])
     rows, labels = [inputs[order], outputs[order]], ["input", "other gender"]
     if baseline is not None:

@@ -41,6 +41,15 @@ def softened(x: torch.Tensor, shift) -> torch.Tensor:
     return F.avg_pool2d(torch.roll(x, (dy, dx), (2, 3)), 2)
 
 
+def gender_loss(logit: torch.Tensor, target: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+    """Per face, how far a classifier's logit is from the gender asked (`target` 1: female): binary
+    cross-entropy, or with a `margin` a hinge that stops at `margin` logits past the boundary, so
+    that a face that already reads as asked is not pushed on (an exaggerated edit loses the person)."""
+    if margin:
+        return F.relu(margin - (2 * target - 1) * logit)
+    return F.binary_cross_entropy_with_logits(logit, target, reduction="none")
+
+
 def age_goal(age: torch.Tensor, a: torch.Tensor, span: float, floor: float) -> torch.Tensor:
     """The age a face aims at for a slider shift `a` (a * span years): inside the ages the data has
     (up to 90) and for "younger" no lower than `floor` (a child is no younger version of an

@@ -59,6 +59,15 @@ class Config:
     # edits answer to a discriminator of real photos and, by lambda_real, to the frozen classifier.
     real: str = ""
     lambda_real: float = 1.0
+    # Real faces' edits taken back (the other gender back, the opposite age shift) must give the
+    # face again (StarGAN's reconstruction): what an edit cannot undo is the person it lost.
+    lambda_real_cyc: float = 0.0
+    # Pull of a real face's alpha towards "no change" where the teacher's edits never reach (the
+    # background): with no pair to say where, the alpha would open over the whole crop and redraw it.
+    lambda_real_alpha: float = 0.0
+    # The classifier's reading of an edited real face counts only up to this margin (logits) past
+    # its boundary: a face already read as the asked gender is not pushed further (0: unbounded).
+    real_margin: float = 0.0
     # Age: hold the generator's change, at low resolution, to the change between the age
     # prototypes of its face's kind (trainer/prototypes.py), exaggerated by proto_gain.
     lambda_proto: float = 0.0

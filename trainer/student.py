@@ -17,7 +17,7 @@ from mirror.errors import MirrorError
 
 from .attributes import frozen_classifier
 from .data import FaceSet
-from .losses import age_goal, changed, lsgan, pair_l1, softened
+from .losses import age_goal, changed, gender_loss, lsgan, pair_l1, softened
 from .models import Discriminator, generator
 from .pairs import PairSet, augment, to_batch as batch_of
 from .solver import Solver, adam
@@ -32,6 +32,21 @@ def to_batch(images: list[np.ndarray]) -> torch.Tensor:
 
 def tiled(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return c[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
+
+
+def undone(c: torch.Tensor) -> torch.Tensor:
+    """The condition that takes an edit back: the face's own gender (1 - the target asked), or the
+    opposite age shift."""
+    return torch.stack([1 - c[:, 0], c[:, 1], -c[:, 2]], 1)
+
+
+def reach(data: PairSet, n: int = 512) -> torch.Tensor:
+    """Where the teacher's edits reach in the crop (1, 1, S, S): the share of up to `n` of the
+    pairs' edits that changed each pixel. Real faces have no pair to say where an edit belongs;
+    this says where edits of faces in this crop do."""
+    idx = np.flatnonzero(data.forward)
+    idx = idx[np.linspace(0, len(idx) - 1, min(n, len(idx))).astype(int)]
+    return changed(batch_of(list(data.inputs[idx])), batch_of(list(data.targets[idx]))).mean(0, keepdim=True)
 
 
 def spec(cfg) -> AlignSpec:
@@ -60,6 +75,7 @@ class StudentSolver(Solver):
             if self.cfg.batch > len(self.real):
                 raise MirrorError(f"--batch {self.cfg.batch} is more than the {len(self.real)} training faces in --real {self.cfg.real}")
             self.span = folder_settings(Path(self.cfg.data))["age_span"]
+            self.reach = reach(self.data)
 
     def build(self):
         # channels_last: PyTorch's CPU kernels for the depthwise convolutions run ~1.5x faster.
@@ -151,9 +167,11 @@ class StudentSolver(Solver):
     def real_step(self, r: dict) -> tuple[torch.Tensor, dict]:
         """The pairs teach what an edit looks like on renders; real faces have no pairs, so their
         edits answer to a discriminator of real photos (it steps here) and to the frozen
-        classifier: the asked gender, or the asked years against the face's own estimate."""
+        classifier: the asked gender, or the asked years against the face's own estimate. What
+        keeps the person: the edit taken back gives the face again (lambda_real_cyc), and the alpha
+        stays shut where the teacher's edits never reach (lambda_real_alpha)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
-        fake, _ = self.G(x, c)
+        fake, alpha = self.G(x, c)
         d_loss = 0.5 * (lsgan(self.R(x), True) + lsgan(self.R(fake.detach()), False))
         self.opts["R"].zero_grad()
         d_loss.backward()
@@ -166,11 +184,20 @@ class StudentSolver(Solver):
         asked = c[:, 1] > 0.5
         goal = age_goal(r["age"], c[:, 2], self.span, cfg.age_floor)
         # Summed and shared by the whole batch: either half may be empty.
-        gender = F.binary_cross_entropy_with_logits(logit[asked], c[asked, 0], reduction="sum")
+        gender = gender_loss(logit[asked], c[asked, 0], cfg.real_margin).sum()
         years = F.smooth_l1_loss((age - base)[~asked], ((goal - r["age"]) / 10)[~asked], reduction="sum")
         g_attr = (gender + years) / len(x)
-        return cfg.lambda_adv * g_adv + cfg.lambda_real * g_attr, {
-            "R/adv": d_loss.item(), "G/real_adv": g_adv.item(), "G/real_attr": g_attr.item()}
+        loss = cfg.lambda_adv * g_adv + cfg.lambda_real * g_attr
+        logs = {"R/adv": d_loss.item(), "G/real_adv": g_adv.item(), "G/real_attr": g_attr.item()}
+        if cfg.lambda_real_alpha:
+            g_outside = (alpha * (1 - self.reach)).mean()
+            loss = loss + cfg.lambda_real_alpha * g_outside
+            logs["G/real_alpha"] = g_outside.item()
+        if cfg.lambda_real_cyc:
+            g_cyc = pair_l1(self.G(fake, undone(c))[0], x)
+            loss = loss + cfg.lambda_real_cyc * g_cyc
+            logs["G/real_cyc"] = g_cyc.item()
+        return loss, logs
 
     @staticmethod
     def deployable(cfg):
