@@ -317,7 +317,9 @@ def model_card(name: str, cfg: Config, state: dict, task: str, cache: Path, size
         card["conditions"] = {"condition": "gender: 1 = to female, 0 = to male" if task == "gender"
                               else "age: slider a in [-1,1], 0 unchanged"}
     if task == "edit":
-        card["age_span_years"] = synthesis_settings(cfg)["age_span"]
+        from .synthesize import folder_settings
+
+        card["age_span_years"] = folder_settings(Path(cfg.data))["age_span"]
     if task == "age":
         if cfg.kind == "cyclegan":
             ages = np.array([float(r["age"]) for r in read_labels(cache) if r["split"] == "train"], np.float32)
@@ -346,18 +348,12 @@ def student_spec(cfg: Config):
     return spec(cfg)
 
 
-def synthesis_settings(cfg: Config) -> dict:
-    from .synthesize import folder_settings
-
-    return folder_settings(Path(cfg.data))
-
-
 def teacher_pairs(cfg: Config) -> str:
     """What a student learned from, for its card: e.g. "teacher pairs, 2400 identities, 4100 kept edits"."""
-    from .synthesize import summary
+    from .synthesize import folder_settings, summary
 
     s = summary(Path(cfg.data))
-    return f"teacher pairs, {s['with_face']} identities, {s['pairs_kept']} kept edits, truncation {synthesis_settings(cfg)['truncation']}"
+    return f"teacher pairs, {s['with_face']} identities, {s['pairs_kept']} kept edits, truncation {folder_settings(Path(cfg.data))['truncation']}"
 
 
 def architecture(cfg: Config) -> str:

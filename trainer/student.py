@@ -75,7 +75,7 @@ class StudentSolver(Solver):
             if self.cfg.batch > len(self.real):
                 raise MirrorError(f"--batch {self.cfg.batch} is more than the {len(self.real)} training faces in --real {self.cfg.real}")
             self.span = folder_settings(Path(self.cfg.data))["age_span"]
-            self.reach = reach(self.data)
+            self.reach = reach(self.data) if self.cfg.lambda_real_alpha else None
 
     def build(self):
         # channels_last: PyTorch's CPU kernels for the depthwise convolutions run ~1.5x faster.
