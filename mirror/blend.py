@@ -35,6 +35,15 @@ def face_mask(points: np.ndarray, size: int, feather: float = 0.06) -> np.ndarra
     return mask.astype(np.float32) / 255.0
 
 
+def outline(points: np.ndarray, size: int, width: float = 0.05) -> np.ndarray:
+    """A soft band (size x size float32, 0..1) along the landmarks' hull, `width` of the crop to
+    each side of it: the face's outline, jaw to hairline."""
+    r = max(1, round(width * size))
+    hull = face_mask(points, size, feather=0)
+    ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    return cv2.GaussianBlur(cv2.dilate(hull, ring) - cv2.erode(hull, ring), (0, 0), r / 2)
+
+
 @lru_cache(maxsize=8)
 def border(size: int, feather: float = 0.08) -> np.ndarray:
     """1 inside the crop, falling smoothly to 0 at its edge: whatever a model changes, the crop's

@@ -297,6 +297,29 @@ def test_tight_chips_repeat_their_border_in_input_and_target_alike(pairs):
     assert all((g == w).all() for g, w in zip(got, want))
 
 
+def test_a_clean_change_keeps_jpeg_noise_out_of_the_edit(pairs, monkeypatch):
+    """--clean-change: the input is compressed as before, and the target is that input plus the
+    teacher's change as the camera saw it uncompressed. Compressed apart, input and target differ
+    by JPEG's block noise too, wherever the teacher changed the face: noise the student learned to
+    paint as part of the edit."""
+    from trainer import pairs as module
+
+    data = module.PairSet(pairs, AlignSpec(64, 0.3))
+    i = int(np.flatnonzero(data.forward)[0])
+    x, y = data.inputs[i], data.targets[i]
+    cameras = [module.augment(x, y, np.random.default_rng(seed), clean_change=c) for seed in range(30) for c in (False, True)]
+    monkeypatch.setattr(module, "jpeg", lambda img, quality: img)
+    bare = [module.augment(x, y, np.random.default_rng(seed)) for seed in range(30)]
+    off = {False: [], True: []}
+    for k, (bx, by) in enumerate(bare):
+        for clean in (False, True):
+            cx, cy = cameras[2 * k + clean]
+            if not (cx == bx).all():  # this camera compressed
+                off[clean].append(np.abs((cy.astype(np.float32) - cx) - (by.astype(np.float32) - bx)).mean())
+    assert len(off[True]) >= 8
+    assert max(off[True]) < 0.5 and min(off[False]) > 2, off  # grey levels, mean over the crop
+
+
 def test_a_wider_student_starts_from_a_narrower_one(student, pairs, tmp_path, capsys):
     """--init from a narrower student (Net2Net): the wider one computes the same edits on teacher
     renders at first, then trains on, its new channels feeding the output."""
@@ -418,6 +441,27 @@ def test_a_gender_margin_stops_pushing_a_face_that_already_reads_as_asked():
     assert torch.allclose(gender_loss(-logit, 1 - female, 2.0), gender_loss(logit, female, 2.0))
 
 
+def test_a_blurred_view_hides_a_painted_lattice_and_keeps_a_shade():
+    """--real-blur: the classifier's view of a real face loses most of a fine lattice painted on
+    it (run K's "older" on real faces) and keeps a smooth shade (a darker jaw, greyer hair)."""
+    from test_trainer import UTK
+    from trainer.losses import softened
+
+    face = cv2.resize(cv2.imread(str(UTK / "images" / "100_0_0_20170112213500903.jpg.chip.jpg")), (128, 128))
+    x = torch.from_numpy(face.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1)
+    yy, xx = np.mgrid[:128, :128]
+    lattice = 0.1 * np.sign(np.sin(2 * np.pi * xx / 5) * np.sin(2 * np.pi * yy / 5))
+    shade = -0.1 * np.clip((yy - 64) / 32, 0, 1)  # the lower face darker
+    seen = {}
+    for name, paint in (("lattice", lattice), ("shade", shade)):
+        y = x + torch.from_numpy(paint.astype(np.float32))
+        for blur in (1, 2):
+            seen[name, blur] = np.mean([(softened(y, s, blur) - softened(x, s, blur)).abs().mean().item()
+                                        for s in ((0, 0), (1, -3), (-4, 2))])
+    assert seen["lattice", 2] < 0.4 * seen["lattice", 1], seen
+    assert seen["shade", 2] > 0.9 * seen["shade", 1], seen
+
+
 def test_real_faces_keep_their_background_where_the_teacher_never_edits(student, pairs, classifier, tmp_path):
     """With --lambda-real-alpha, a real face's alpha stays closer to "no change" where the
     teacher's edits of the pairs do not reach (the background) than the same steps without it."""
@@ -434,6 +478,33 @@ def test_real_faces_keep_their_background_where_the_teacher_never_edits(student,
         for w, solver in solvers.items():
             outside[w] = (solver.G(r["x"], r["c"])[1] * (1 - where)).mean().item()
     assert outside[20.0] < 0.8 * outside[0.0], outside
+
+
+def test_real_faces_keep_their_outline(student, pairs, classifier, tmp_path):
+    """With --lambda-real-outline, a real face's edit moves its outline (the band along the
+    landmarks' hull, mirrored with the face when the batch flips it) less than the same steps
+    without it, and less in proportion than the middle of the face, which is still edited."""
+    solvers = {w: trained_on_real(pairs, student[1], classifier, tmp_path / str(w), lambda_real_outline=w)
+               for w in (0.0, 60.0)}
+    r = solvers[60.0].real_batch(3)
+    band = r["outline"]
+    assert r["flip"].any() and band.shape == (len(r["x"]), 1, 64, 64)
+    real = solvers[60.0].real
+    for i in range(len(band)):  # the band follows each face's own landmarks and its mirroring
+        want = torch.from_numpy(cv2.resize(blend.outline(real.points[r["index"][i]].astype(np.float32), real.crops.shape[1]),
+                                           (64, 64), interpolation=cv2.INTER_AREA))
+        want = want.flip(1) if r["flip"][i] else want
+        assert (band[i, 0] - want).abs().mean() < 0.02
+    moved, inside = {}, {}
+    with torch.no_grad():
+        for w, solver in solvers.items():
+            change = (solver.G(r["x"], r["c"])[0] - r["x"]).abs().mean(1, keepdim=True)
+            moved[w] = ((change * band).sum() / band.sum()).item()
+            inside[w] = change[..., 24:40, 24:40].mean().item()
+    assert moved[60.0] < 0.5 * moved[0.0], moved
+    # The outline loses more of its change than the middle of the face, which is still edited.
+    assert moved[60.0] / inside[60.0] < 0.85 * moved[0.0] / inside[0.0], (moved, inside)
+    assert inside[60.0] > 0.3 * inside[0.0], inside
 
 
 def test_change_outside_the_face_tells_hair_from_lipstick(student):

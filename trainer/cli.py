@@ -104,18 +104,20 @@ def parser() -> argparse.ArgumentParser:
     # The least each count takes: 0 steps, a batch of 0 or a checkpoint every 0 steps would end in a
     # traceback, a NaN checkpoint or a run that silently does nothing.
     for name, least in (("steps", 1), ("batch", 1), ("seed", 0), ("d_ch", 1), ("size", 16), ("every", 1),
-                        ("log_every", 1), ("pool", 0)):
+                        ("log_every", 1), ("pool", 0), ("real_blur", 1)):
         option = "--" + name.replace("_", "-")
         t.add_argument(option, type=count(option, least))
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
                  "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "lambda_changed",
                  "lambda_reach", "margin", "lambda_real", "lambda_real_cyc", "lambda_real_alpha",
-                 "real_margin"):
+                 "real_margin", "lambda_real_outline"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--tight", type=within("--tight", 0, 1),
                    help="student: the fraction of examples cut to a tight chip whose border repeats (as UTKFace's)")
     t.add_argument("--mask", action="store_true", default=None,
                    help="train on the runtime's composite: changes only inside the face mask count")
+    t.add_argument("--clean-change", action="store_true", default=None,
+                   help="student: JPEG on the input alone, the target is it plus the teacher's change")
     t.add_argument("--cls-augment", action="store_true", default=None,
                    help="the frozen classifier sees shifted, antialiased views (against adversarial stripes)")
     t.add_argument("--proto-centre", action="store_true", default=None,

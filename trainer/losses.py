@@ -33,12 +33,17 @@ def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | Non
     return loss / 3
 
 
-def softened(x: torch.Tensor, shift) -> torch.Tensor:
+def softened(x: torch.Tensor, shift, blur: int = 1) -> torch.Tensor:
     """What a frozen classifier is shown of a generated face: shifted by `shift` (dy, dx) pixels
     and averaged to half size. A fixed aliased view lets a generator fool it with stripes; this
-    leaves it only real, low-frequency cues to answer to."""
+    leaves it only real, low-frequency cues to answer to. `blur` > 1 averages that view again over
+    blur x blur blocks (same size): a finer lattice, which a generator learns to paint as
+    "older" when the half-size view still shows it, is gone from what the classifier sees."""
     dy, dx = (int(v) for v in shift)
-    return F.avg_pool2d(torch.roll(x, (dy, dx), (2, 3)), 2)
+    view = F.avg_pool2d(torch.roll(x, (dy, dx), (2, 3)), 2)
+    if blur > 1:
+        view = F.interpolate(F.avg_pool2d(view, blur), size=view.shape[-2:], mode="bilinear", align_corners=False)
+    return view
 
 
 def gender_loss(logit: torch.Tensor, target: torch.Tensor, margin: float = 0.0) -> torch.Tensor:

@@ -127,11 +127,15 @@ def chip(n: int, rng: np.random.Generator) -> np.ndarray:
     return inside
 
 
-def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, tight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, tight: float = 0.0,
+            clean_change: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The same random camera to input and target: a small shift, scale and turn (a live crop is
     never exactly the template), a mirror flip, colour and exposure, blur, sensor noise and JPEG,
     so renders look more like webcam frames while the pair stays a pair. A fraction `tight` is cut
-    to a tight chip whose border the crop repeats (`chip`), as on UTKFace's faces."""
+    to a tight chip whose border the crop repeats (`chip`), as on UTKFace's faces.
+    `clean_change`: JPEG goes on the input alone and the target is that input plus the teacher's
+    change. Compressed apart, the two differ by block noise wherever the teacher changed the face,
+    and the student learns to paint that noise as part of the edit."""
     n = x.shape[0]
     if tight and rng.random() < tight:
         inside = chip(n, rng)
@@ -152,11 +156,18 @@ def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, tight: float
         img = img.astype(np.float32) * gain
         if sigma:
             img = cv2.GaussianBlur(img, (0, 0), sigma)
-        img = np.clip(img + noise, 0, 255).astype(np.uint8)
-        if quality:
-            img = cv2.imdecode(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
-        out.append(img)
-    return out[0], out[1]
+        out.append(np.clip(img + noise, 0, 255).astype(np.uint8))
+    x, y = out
+    if not quality:
+        return x, y
+    squeezed = jpeg(x, quality)
+    if clean_change:
+        return squeezed, np.clip(squeezed.astype(np.int16) + y.astype(np.int16) - x, 0, 255).astype(np.uint8)
+    return squeezed, jpeg(y, quality)
+
+
+def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    return cv2.imdecode(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
 
 
 def to_batch(images: list[np.ndarray]) -> torch.Tensor:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mirror.blend import face_mask
+from mirror.blend import face_mask, outline
 from mirror.contract import to_pixels
 from mirror.errors import MirrorError
 
@@ -68,6 +68,14 @@ class Config:
     # The classifier's reading of an edited real face counts only up to this margin (logits) past
     # its boundary: a face already read as the asked gender is not pushed further (0: unbounded).
     real_margin: float = 0.0
+    # The classifier sees real edits averaged again over real_blur x real_blur blocks of its
+    # half-size view (losses.softened): 1 keeps the half-size view alone.
+    real_blur: int = 1
+    # A real face's outline (a band along its landmarks' hull: jaw, cheeks, hairline) is held to the
+    # input: the face's shape is what keeps it the same person (the judges lose the person there
+    # first), while hair beyond it and the skin inside may change.
+    lambda_real_outline: float = 0.0
+    clean_change: bool = False  # student: JPEG on the input alone (pairs.augment)
     # Age: hold the generator's change, at low resolution, to the change between the age
     # prototypes of its face's kind (trainer/prototypes.py), exaggerated by proto_gain.
     lambda_proto: float = 0.0
@@ -143,19 +151,18 @@ class Solver:
             idx = np.sort(among[idx])
         x = to_unit(data.crops[idx])
         side = x.shape[-1]
-        masks = torch.from_numpy(np.stack([face_mask(p.astype(np.float32), side) for p in data.points[idx]]))[:, None] \
-            if self.cfg.mask else None
+        regions = {name: torch.from_numpy(np.stack([draw(p.astype(np.float32), side) for p in data.points[idx]]))[:, None]
+                   for name, draw, on in (("mask", face_mask, self.cfg.mask), ("outline", outline, self.cfg.lambda_real_outline))
+                   if on}
+        flip = torch.zeros(len(idx), dtype=torch.bool)
         if augment:
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             x[flip] = x[flip].flip(3)
-            if masks is not None:
-                masks[flip] = masks[flip].flip(3)
+            for m in regions.values():
+                m[flip] = m[flip].flip(3)
         b = {"x": fit_size(x, self.size), "female": torch.from_numpy(data.female[idx]),
-             "age": torch.from_numpy(data.age[idx]), "rng": rng, "index": torch.from_numpy(idx),
-             "flip": flip if augment else torch.zeros(len(idx), dtype=torch.bool)}
-        if masks is not None:
-            b["mask"] = fit_size(masks, self.size)
-        return b
+             "age": torch.from_numpy(data.age[idx]), "rng": rng, "index": torch.from_numpy(idx), "flip": flip}
+        return b | {name: fit_size(m, self.size) for name, m in regions.items()}
 
     @staticmethod
     def composite(out: torch.Tensor, base: torch.Tensor, b: dict) -> torch.Tensor:

@@ -96,7 +96,7 @@ class StudentSolver(Solver):
         idx = rng.choice(len(data), min(n, len(data)), replace=False) if train else np.arange(min(n, len(data)))
         xs, ys = [], []
         for i in idx:
-            x, y = augment(data.inputs[i], data.targets[i], rng, self.cfg.tight) if train else (data.inputs[i], data.targets[i])
+            x, y = augment(data.inputs[i], data.targets[i], rng, self.cfg.tight, self.cfg.clean_change) if train else (data.inputs[i], data.targets[i])
             xs.append(x)
             ys.append(y)
         return {"x": to_batch(xs), "y": to_batch(ys), "c": torch.from_numpy(data.conditions[idx])}
@@ -168,8 +168,9 @@ class StudentSolver(Solver):
         """The pairs teach what an edit looks like on renders; real faces have no pairs, so their
         edits answer to a discriminator of real photos (it steps here) and to the frozen
         classifier: the asked gender, or the asked years against the face's own estimate. What
-        keeps the person: the edit taken back gives the face again (lambda_real_cyc), and the alpha
-        stays shut where the teacher's edits never reach (lambda_real_alpha)."""
+        keeps the person: the edit taken back gives the face again (lambda_real_cyc), the alpha
+        stays shut where the teacher's edits never reach (lambda_real_alpha), and the face's
+        outline stays where it was (lambda_real_outline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.G(x, c)
         d_loss = 0.5 * (lsgan(self.R(x), True) + lsgan(self.R(fake.detach()), False))
@@ -178,9 +179,9 @@ class StudentSolver(Solver):
         self.opts["R"].step()
         g_adv = lsgan(self.R(fake), True)
         view = r["rng"].integers(-4, 5, 2)
-        logit, age = self.C(softened(fake, view))
+        logit, age = self.C(softened(fake, view, cfg.real_blur))
         with torch.no_grad():
-            base = self.C(softened(x, view))[1]
+            base = self.C(softened(x, view, cfg.real_blur))[1]
         asked = c[:, 1] > 0.5
         goal = age_goal(r["age"], c[:, 2], self.span, cfg.age_floor)
         # Summed and shared by the whole batch: either half may be empty.
@@ -193,6 +194,11 @@ class StudentSolver(Solver):
             g_outside = (alpha * (1 - self.reach)).mean()
             loss = loss + cfg.lambda_real_alpha * g_outside
             logs["G/real_alpha"] = g_outside.item()
+        if cfg.lambda_real_outline:
+            band = r["outline"]
+            g_outline = ((fake - x).abs() * band).sum() / (3 * band.sum()).clamp(min=1)
+            loss = loss + cfg.lambda_real_outline * g_outline
+            logs["G/real_outline"] = g_outline.item()
         if cfg.lambda_real_cyc:
             g_cyc = pair_l1(self.G(fake, undone(c))[0], x)
             loss = loss + cfg.lambda_real_cyc * g_cyc
