@@ -17,12 +17,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mirror.blend import face_mask, outline
+from mirror.blend import face_mask
 from mirror.contract import to_pixels
 from mirror.errors import MirrorError
 
 from . import checkpoint, distributed
 from .data import FaceSet, fit_size, to_unit
+
+
+def regions(draw, points: np.ndarray, side: int) -> torch.Tensor:
+    """(N, 1, side, side) masks drawn from each face's landmarks (`mirror.blend.face_mask`, ...)."""
+    return torch.from_numpy(np.stack([draw(p.astype(np.float32), side) for p in points]))[:, None]
 
 
 @dataclass
@@ -151,18 +156,18 @@ class Solver:
             idx = np.sort(among[idx])
         x = to_unit(data.crops[idx])
         side = x.shape[-1]
-        regions = {name: torch.from_numpy(np.stack([draw(p.astype(np.float32), side) for p in data.points[idx]]))[:, None]
-                   for name, draw, on in (("mask", face_mask, self.cfg.mask), ("outline", outline, self.cfg.lambda_real_outline))
-                   if on}
+        masks = regions(face_mask, data.points[idx], side) if self.cfg.mask else None
         flip = torch.zeros(len(idx), dtype=torch.bool)
         if augment:
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             x[flip] = x[flip].flip(3)
-            for m in regions.values():
-                m[flip] = m[flip].flip(3)
+            if masks is not None:
+                masks[flip] = masks[flip].flip(3)
         b = {"x": fit_size(x, self.size), "female": torch.from_numpy(data.female[idx]),
              "age": torch.from_numpy(data.age[idx]), "rng": rng, "index": torch.from_numpy(idx), "flip": flip}
-        return b | {name: fit_size(m, self.size) for name, m in regions.items()}
+        if masks is not None:
+            b["mask"] = fit_size(masks, self.size)
+        return b
 
     @staticmethod
     def composite(out: torch.Tensor, base: torch.Tensor, b: dict) -> torch.Tensor:

@@ -13,14 +13,15 @@ import torch
 import torch.nn.functional as F
 
 from mirror.align import AlignSpec
+from mirror.blend import outline
 from mirror.errors import MirrorError
 
 from .attributes import frozen_classifier
-from .data import FaceSet
+from .data import FaceSet, fit_size
 from .losses import age_goal, changed, gender_loss, lsgan, pair_l1, softened
 from .models import Discriminator, generator
 from .pairs import PairSet, augment, to_batch as batch_of
-from .solver import Solver, adam
+from .solver import Solver, adam, regions
 from .synthesize import CONDITION, folder_settings
 
 COND = len(CONDITION)
@@ -117,6 +118,11 @@ class StudentSolver(Solver):
         target = np.where(gender, 1 - r["female"].numpy(), 0.5)
         r["x"] = r["x"].contiguous(memory_format=torch.channels_last)
         r["c"] = torch.from_numpy(np.stack([target, gender, a], 1).astype(np.float32))
+        if self.cfg.lambda_real_outline:
+            data = data or self.real
+            band = regions(outline, data.points[r["index"].numpy()], data.crops.shape[1])
+            band[r["flip"]] = band[r["flip"]].flip(3)
+            r["outline"] = fit_size(band, self.size)
         return r
 
     def sample_batch(self):
