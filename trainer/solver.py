@@ -77,8 +77,8 @@ class Config:
     # half-size view (losses.softened): 1 keeps the half-size view alone.
     real_blur: int = 1
     # A real face's outline (a band along its landmarks' hull: jaw, cheeks, hairline) is held to the
-    # input: the face's shape is what keeps it the same person (the judges lose the person there
-    # first), while hair beyond it and the skin inside may change.
+    # input: the face's shape is the person (docs/student.md, "Where the person is lost"), while
+    # hair beyond it and the skin inside may change.
     lambda_real_outline: float = 0.0
     clean_change: bool = False  # student: JPEG on the input alone (pairs.augment)
     # Age: hold the generator's change, at low resolution, to the change between the age
