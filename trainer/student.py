@@ -111,7 +111,8 @@ class StudentSolver(Solver):
 
     def real_batch(self, step: int, data: FaceSet | None = None, n: int | None = None, augment: bool = True) -> dict:
         """Real faces and what they are asked for: half the other gender, half an age shift."""
-        r = self.batch(step, data or self.real, n, augment, stream=(2,))
+        data = data or self.real
+        r = self.batch(step, data, n, augment, stream=(2,))
         rng, n = r["rng"], len(r["x"])
         gender = rng.random(n) < 0.5
         a = np.where(gender, 0.0, rng.uniform(-1, 1, n))
@@ -119,7 +120,6 @@ class StudentSolver(Solver):
         r["x"] = r["x"].contiguous(memory_format=torch.channels_last)
         r["c"] = torch.from_numpy(np.stack([target, gender, a], 1).astype(np.float32))
         if self.cfg.lambda_real_outline:
-            data = data or self.real
             band = regions(outline, data.points[r["index"].numpy()], data.crops.shape[1])
             band[r["flip"]] = band[r["flip"]].flip(3)
             r["outline"] = fit_size(band, self.size)
