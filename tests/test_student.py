@@ -429,6 +429,28 @@ def test_real_faces_taken_back_give_the_face_again(student, pairs, classifier, t
     assert err[20.0] < 0.8 * err[0.0], err
 
 
+def test_asked_years_are_read_through_the_classifiers_own_slope(student, pairs, classifier, tmp_path):
+    """--calibrate: real faces are asked for the years the classifier would read, not the true
+    years: half for a classifier that reads age at half the scale, whatever its offset."""
+    from trainer.attributes import age_slope, frozen_classifier
+    from trainer.data import FaceSet
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    real = FaceSet(student[1], "train")
+    net, scaled = frozen_classifier(str(classifier)), frozen_classifier(str(classifier))
+    with torch.no_grad():
+        scaled.out.weight[1] *= 0.5
+        scaled.out.bias[1] = 0.5 * scaled.out.bias[1] + 3  # reads everyone 30 years older too
+    slope = age_slope(net, real, 64)
+    assert abs(slope) > 0.01 and abs(age_slope(scaled, real, 64) - 0.5 * slope) < 1e-3 * abs(slope)
+    cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=1, batch=4,
+                 real=str(student[1]), classifier=str(classifier))
+    assert StudentSolver(cfg, tmp_path / "plain").slope == 1.0
+    cfg.calibrate = True
+    assert StudentSolver(cfg, tmp_path / "calibrated").slope == pytest.approx(slope)
+
+
 def test_a_gender_margin_stops_pushing_a_face_that_already_reads_as_asked():
     from trainer.losses import gender_loss
 

@@ -600,3 +600,50 @@ def test_every_option_belongs_to_the_harness_or_a_kind():
         module = inspect.getmodule(cls)
         assert read(module) <= set(HARNESS) | set(OPTIONS[kind]), (kind, read(module) - set(HARNESS) - set(OPTIONS[kind]))
     assert all(read(inspect.getmodule(KINDS[k])) & set(OPTIONS[k]) == set(OPTIONS[k]) for k in KINDS)
+
+
+
+@pytest.fixture(scope="module")
+def classifiers(cache, tmp_path_factory) -> dict[str, Path]:
+    """Two attribute classifiers from the same start on the same real faces: plain, and --robust 4."""
+    root = tmp_path_factory.mktemp("classifiers")
+    for name, extra in (("plain", []), ("robust", ["--robust", "4"])):
+        assert main(["train", "--kind", "attributes", "--data", str(cache), "--run", str(root / name), "--size", "64",
+                     "--steps", "60", "--batch", "8", "--lr", "0.003", "--threads", "1", *extra]) == 0
+    return {"plain": root / "plain", "robust": root / "robust"}
+
+
+def attacked_loss_rise(run: Path, faces: FaceSet, eps: float) -> tuple[float, float]:
+    """A classifier's loss on real faces, and how much an L2 attack of radius eps raises it."""
+    from trainer.attributes import attack, frozen_classifier
+
+    net = frozen_classifier(str(run / "checkpoint.pt"))
+    x, female, age = to_unit(faces.crops[:]), torch.from_numpy(faces.female), torch.from_numpy(faces.age)
+
+    def loss(v):
+        logit, decades = net(v)
+        return (torch.nn.functional.binary_cross_entropy_with_logits(logit, female)
+                + torch.nn.functional.smooth_l1_loss(decades, age / 10))
+
+    worse = attack(loss, x, eps)
+    with torch.no_grad():
+        return loss(x).item(), loss(worse).item() - loss(x).item()
+
+
+def test_the_attack_finds_a_worse_face_within_its_ball(cache, classifiers):
+    from trainer.attributes import attack, norm
+
+    faces = FaceSet(cache, "val")
+    clean, rise = attacked_loss_rise(classifiers["plain"], faces, 4.0)
+    assert rise > 0.2 * clean, (clean, rise)
+    x = to_unit(faces.crops[:])
+    moved = attack(lambda v: AttributeNet()(v)[1].sum(), x, 2.0) - x
+    assert norm(moved).max().item() <= 2.0 + 1e-4 and (x + moved).abs().max().item() <= 1
+
+
+def test_a_robust_classifier_holds_its_answers_where_a_plain_one_gives_way(cache, classifiers):
+    """--robust: trained on the worst faces within a small ball, the classifier's loss on real
+    faces rises less under that attack than the same classifier's trained on the faces alone (the
+    students' real faces answer to its gradient: a plain one's paints a lattice)."""
+    rises = {name: attacked_loss_rise(run, FaceSet(cache, "val"), 4.0) for name, run in classifiers.items()}
+    assert rises["robust"][1] < 0.5 * rises["plain"][1], rises

@@ -114,10 +114,14 @@ def parser() -> argparse.ArgumentParser:
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--tight", type=within("--tight", 0, 1),
                    help="student: the fraction of examples cut to a tight chip whose border repeats (as UTKFace's)")
+    t.add_argument("--robust", type=within("--robust", 0, 100), metavar="EPS",
+                   help="attributes: train on the worst input within an L2 ball of radius EPS ([-1, 1] pixels)")
     t.add_argument("--mask", action="store_true", default=None,
                    help="train on the runtime's composite: changes only inside the face mask count")
     t.add_argument("--clean-change", action="store_true", default=None,
                    help="student: JPEG on the input alone, the target is it plus the teacher's change")
+    t.add_argument("--calibrate", action="store_true", default=None,
+                   help="student: real faces' asked years are read through the classifier's own age slope")
     t.add_argument("--cls-augment", action="store_true", default=None,
                    help="the frozen classifier sees shifted, antialiased views (against adversarial stripes)")
     t.add_argument("--proto-centre", action="store_true", default=None,

@@ -26,10 +26,11 @@ HARNESS = ("kind", "data", "task", "arch", "d_ch", "steps", "batch", "lr", "deca
 # The options each kind reads beyond the harness's. `extra` is read by none: it stays because
 # checkpoints written so far hold it.
 OPTIONS: dict[str, tuple[str, ...]] = {
-    "attributes": (),
+    "attributes": ("robust",),
     "stargan": ("classifier", "age_span", "age_floor", "lambda_adv", "lambda_cls", "lambda_rec", "lambda_change",
                 "lambda_id", "lambda_proto", "proto_gain", "proto_centre", "cls_augment"),
     "cyclegan": ("lambda_cyc", "lambda_id", "pool"),
     "student": ("lambda_adv", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_reach", "tight",
-                "margin", "real", "lambda_real", "lambda_real_cyc", "lambda_real_alpha", "real_margin", "real_blur", "lambda_real_outline", "clean_change", "classifier", "age_floor"),
+                "margin", "real", "lambda_real", "lambda_real_cyc", "lambda_real_alpha", "real_margin", "real_blur",
+                "lambda_real_outline", "clean_change", "calibrate", "classifier", "age_floor"),
 }

@@ -81,6 +81,9 @@ class Config:
     # hair beyond it and the skin inside may change.
     lambda_real_outline: float = 0.0
     clean_change: bool = False  # student: JPEG on the input alone (pairs.augment)
+    # The years a real face is asked for are read through the classifier's own age slope on the
+    # real faces (attributes.age_slope): a robust classifier reads 20 years as about 10.
+    calibrate: bool = False
     # Age: hold the generator's change, at low resolution, to the change between the age
     # prototypes of its face's kind (trainer/prototypes.py), exaggerated by proto_gain.
     lambda_proto: float = 0.0
@@ -95,6 +98,11 @@ class Config:
     # Show the frozen classifier a randomly shifted, antialiased view: a fixed aliased view lets the
     # generator fool it with stripes; this leaves it only real, low-frequency cues to answer to.
     cls_augment: bool = False
+    # Attributes: train on the worst input within an L2 ball of this radius ([-1, 1] pixels; 0: off).
+    # A robust classifier's gradients follow what a face looks like (Santurkar et al. 2019) where a
+    # plain one's paint a lattice the students learn to draw (docs/student.md, "What the
+    # classifier's pull paints").
+    robust: float = 0.0
     extra: dict = field(default_factory=dict)
 
 

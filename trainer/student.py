@@ -16,7 +16,7 @@ from mirror.align import AlignSpec
 from mirror.blend import outline
 from mirror.errors import MirrorError
 
-from .attributes import frozen_classifier
+from .attributes import age_slope, frozen_classifier
 from .data import FaceSet, fit_size
 from .losses import age_goal, changed, gender_loss, lsgan, pair_l1, softened
 from .models import Discriminator, generator
@@ -86,6 +86,7 @@ class StudentSolver(Solver):
             # Unconditional: seeing the input would tell it a real photo from a render at once.
             self.R = Discriminator(self.cfg.d_ch).to(memory_format=torch.channels_last)
             self.C = frozen_classifier(self.cfg.classifier)
+            self.slope = age_slope(self.C, self.real, self.size) if self.cfg.calibrate else 1.0
             self.nets = ("G", "D", "R")
 
     def optimizers(self):
@@ -173,7 +174,8 @@ class StudentSolver(Solver):
     def real_step(self, r: dict) -> tuple[torch.Tensor, dict]:
         """The pairs teach what an edit looks like on renders; real faces have no pairs, so their
         edits answer to a discriminator of real photos (it steps here) and to the frozen
-        classifier: the asked gender, or the asked years against the face's own estimate. What
+        classifier: the asked gender, or the asked years against the face's own estimate (read
+        through the classifier's age slope with --calibrate). What
         keeps the person: the edit taken back gives the face again (lambda_real_cyc), the alpha
         stays shut where the teacher's edits never reach (lambda_real_alpha), and the face's
         outline stays where it was (lambda_real_outline)."""
@@ -192,7 +194,7 @@ class StudentSolver(Solver):
         goal = age_goal(r["age"], c[:, 2], self.span, cfg.age_floor)
         # Summed and shared by the whole batch: either half may be empty.
         gender = gender_loss(logit[asked], c[asked, 0], cfg.real_margin).sum()
-        years = F.smooth_l1_loss((age - base)[~asked], ((goal - r["age"]) / 10)[~asked], reduction="sum")
+        years = F.smooth_l1_loss((age - base)[~asked], (self.slope * (goal - r["age"]) / 10)[~asked], reduction="sum")
         g_attr = (gender + years) / len(x)
         loss = cfg.lambda_adv * g_adv + cfg.lambda_real * g_attr
         logs = {"R/adv": d_loss.item(), "G/real_adv": g_adv.item(), "G/real_attr": g_attr.item()}
