@@ -2,7 +2,7 @@
 validation faces (gender accuracy, age error and slope; the same under an L2 attack of radius 3;
 how much of its age gradient is fine texture), and docs/classifier_pull.png: six real faces
 pushed along each classifier's own gradient within an L2 ball (rows: input; per checkpoint "older",
-then the other gender).
+then the other gender; rows named by the checkpoint's run folder).
 
 python docs/classifier_pull.py --data CACHE CHECKPOINT [CHECKPOINT ...] [--eps 15] [--out PNG]"""
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from trainer.attributes import attack, frozen_classifier
 from trainer.data import FaceSet, fit_size, to_unit
+from trainer.evaluate import write_sheet
 
 
 def judged(net, x: torch.Tensor, female: torch.Tensor, age: torch.Tensor) -> dict[str, float]:
@@ -54,7 +54,7 @@ def main() -> None:
     adults = np.sort(np.random.default_rng(1).choice(np.where((val.age >= 20) & (val.age <= 40))[0], 6, replace=False))
     shown = fit_size(to_unit(val.crops[adults]), 128)
     away = torch.from_numpy(1 - 2 * val.female[adults])  # towards the other gender
-    rows = [shown]
+    rows, labels = [shown], ["input"]
     for ck in a.checkpoints:
         net = frozen_classifier(ck)
 
@@ -68,8 +68,9 @@ def main() -> None:
                    "age_gradient_fine_share": fine_share(net, x[:64])})
         rows.append(attack(lambda v: net(v)[1].sum(), shown, a.eps, steps=10))
         rows.append(attack(lambda v: (net(v)[0] * away).sum(), shown, a.eps, steps=10))
-    sheet = torch.cat([torch.cat(list(r), 2) for r in rows], 1).permute(1, 2, 0).numpy()
-    cv2.imwrite(a.out, cv2.cvtColor(((sheet + 1) * 127.5).clip(0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+        labels += [f"{Path(ck).parent.name} older", f"{Path(ck).parent.name} gender"]
+    write_sheet(Path(a.out), [((r.permute(0, 2, 3, 1).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8) for r in rows],
+                labels, per_line=len(shown))
 
 
 if __name__ == "__main__":
