@@ -76,8 +76,8 @@ def test_an_alpha_model_paints_nothing_on_a_bar(faces, monkeypatch):
     inner = cv2.erode(bar.astype(np.uint8), np.ones((2 * rim + 1, 2 * rim + 1), np.uint8)) > 0
 
     def change():
-        # "Younger": of the candidate's edits, the one that changes the mouth and chin most.
-        with Pipeline(Registry(REPO / "exported_models" / "candidates"), Settings(Effect(age=-1.0)),
+        # "To female": of the candidate's edits, the one that changes the mouth most (its lips).
+        with Pipeline(Registry(REPO / "exported_models" / "candidates"), Settings(Effect("female")),
                       video=False) as pipeline:
             assert pipeline.translator.plan(pipeline.settings.effect)[0][0].card.task == "edit"
             return np.abs(pipeline(image).image.astype(int) - image).max(axis=2)
