@@ -175,10 +175,10 @@ class StudentSolver(Solver):
         """The pairs teach what an edit looks like on renders; real faces have no pairs, so their
         edits answer to a discriminator of real photos (it steps here) and to the frozen
         classifier: the asked gender, or the asked years against the face's own estimate (read
-        through the classifier's age slope with --calibrate). What
-        keeps the person: the edit taken back gives the face again (lambda_real_cyc), the alpha
-        stays shut where the teacher's edits never reach (lambda_real_alpha), and the face's
-        outline stays where it was (lambda_real_outline)."""
+        through the classifier's age slope with --calibrate). What keeps the person: the edit
+        taken back gives the face again (lambda_real_cyc), the alpha stays shut where the
+        teacher's edits never reach (lambda_real_alpha), and the face's outline stays where it
+        was (lambda_real_outline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.G(x, c)
         d_loss = 0.5 * (lsgan(self.R(x), True) + lsgan(self.R(fake.detach()), False))
