@@ -451,6 +451,35 @@ def test_asked_years_are_read_through_the_classifiers_own_slope(student, pairs, 
     assert StudentSolver(cfg, tmp_path / "calibrated").slope == pytest.approx(slope)
 
 
+def test_the_real_photo_discriminator_pulls_the_generator_by_its_own_weight(student, pairs, classifier, tmp_path):
+    """--lambda-real-adv weighs the discriminator of real photos on real faces' edits alone: at 0
+    the generator's step on real faces is the same whatever that discriminator says (a fresh one
+    in its place changes nothing), at 2 it is not; unset, it weighs lambda_adv, as on the pairs."""
+    from trainer.models import Discriminator
+    from trainer.solver import Config, adam
+    from trainer.student import StudentSolver
+
+    def step(solver):
+        solver.G.zero_grad()
+        loss, logs = solver.real_step(solver.real_batch(0, augment=False))  # a pure function of the step
+        loss.backward()
+        assert logs["G/real_adv"] > 0
+        return torch.cat([p.grad.flatten() for p in solver.G.parameters() if p.grad is not None])
+
+    moved = {}
+    for weights in ({"lambda_real_adv": 0.0}, {"lambda_real_adv": 2.0}, {"lambda_adv": 0.0}, {"lambda_adv": 1.0}):
+        cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=1, batch=4,
+                     real=str(student[1]), classifier=str(classifier), **weights)
+        solver = StudentSolver(cfg, tmp_path / str(len(moved)))
+        before = step(solver)
+        torch.manual_seed(1)
+        solver.R = Discriminator(cfg.d_ch)
+        solver.opts["R"] = adam(solver.R.parameters(), cfg.lr)
+        moved[str(weights)] = ((step(solver) - before).abs().max() / before.abs().max()).item()
+    assert max(moved["{'lambda_real_adv': 0.0}"], moved["{'lambda_adv': 0.0}"]) < 1e-5, moved
+    assert min(moved["{'lambda_real_adv': 2.0}"], moved["{'lambda_adv': 1.0}"]) > 1e-3, moved
+
+
 def test_a_gender_margin_stops_pushing_a_face_that_already_reads_as_asked():
     from trainer.losses import gender_loss
 
