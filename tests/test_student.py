@@ -466,18 +466,20 @@ def test_the_real_photo_discriminator_pulls_the_generator_by_its_own_weight(stud
         assert logs["G/real_adv"] > 0
         return torch.cat([p.grad.flatten() for p in solver.G.parameters() if p.grad is not None])
 
+    cases = {"real 0": {"lambda_real_adv": 0.0}, "real 2": {"lambda_real_adv": 2.0},
+             "unset, adv 0": {"lambda_adv": 0.0}, "unset, adv 1": {"lambda_adv": 1.0}}
     moved = {}
-    for weights in ({"lambda_real_adv": 0.0}, {"lambda_real_adv": 2.0}, {"lambda_adv": 0.0}, {"lambda_adv": 1.0}):
+    for name, weights in cases.items():
         cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=1, batch=4,
                      real=str(student[1]), classifier=str(classifier), **weights)
-        solver = StudentSolver(cfg, tmp_path / str(len(moved)))
+        solver = StudentSolver(cfg, tmp_path / name.replace(" ", ""))
         before = step(solver)
         torch.manual_seed(1)
         solver.R = Discriminator(cfg.d_ch)
         solver.opts["R"] = adam(solver.R.parameters(), cfg.lr)
-        moved[str(weights)] = ((step(solver) - before).abs().max() / before.abs().max()).item()
-    assert max(moved["{'lambda_real_adv': 0.0}"], moved["{'lambda_adv': 0.0}"]) < 1e-5, moved
-    assert min(moved["{'lambda_real_adv': 2.0}"], moved["{'lambda_adv': 1.0}"]) > 1e-3, moved
+        moved[name] = ((step(solver) - before).abs().max() / before.abs().max()).item()
+    assert max(moved["real 0"], moved["unset, adv 0"]) < 1e-5, moved
+    assert min(moved["real 2"], moved["unset, adv 1"]) > 1e-3, moved
 
 
 def test_a_gender_margin_stops_pushing_a_face_that_already_reads_as_asked():
