@@ -64,8 +64,8 @@ class Config:
     # edits answer to a discriminator of real photos and, by lambda_real, to the frozen classifier.
     real: str = ""
     lambda_real: float = 1.0
-    # Weight of the real-photo discriminator on real faces' edits (-1: lambda_adv, as on the pairs):
-    # what holds a strong classifier pull to edits a photo could show (hair, not dark blotches).
+    # Weight of the real-photo discriminator on real faces' edits (-1: lambda_adv, as on the pairs),
+    # apart from the pairs' own: run Q5A2 tried it against rough hair (docs/student.md).
     lambda_real_adv: float = -1.0
     # Real faces' edits taken back (the other gender back, the opposite age shift) must give the
     # face again (StarGAN's reconstruction): what an edit cannot undo is the person it lost.
