@@ -482,6 +482,35 @@ def test_the_real_photo_discriminator_pulls_the_generator_by_its_own_weight(stud
     assert min(moved["real 2"], moved["unset, adv 1"]) > 1e-3, moved
 
 
+def test_the_classifier_pulls_real_faces_years_by_their_own_weight(student, pairs, classifier, tmp_path):
+    """--lambda-real-age weighs the classifier's years on real faces' age edits apart from its
+    gender: the real-face loss grows by that weight times the years term alone, and unset it is
+    --lambda-real's, as before."""
+    from dataclasses import replace
+
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=1, batch=6,
+                 real=str(student[1]), classifier=str(classifier), lambda_real_adv=0.0)
+    solver = StudentSolver(cfg, tmp_path / "run")
+    # A step whose batch holds both halves: gender edits and age edits.
+    step = next(s for s in range(50) if 0 < solver.real_batch(s, augment=False)["c"][:, 1].sum() < cfg.batch)
+
+    def loss(**weights):
+        solver.cfg = replace(cfg, **weights)
+        # The batch is a pure function of the step: every call sees the same faces. The real-photo
+        # discriminator steps in each call but weighs nothing here (lambda_real_adv 0).
+        return solver.real_step(solver.real_batch(step, augment=False))[0].item()
+
+    gender = loss(lambda_real=1.0, lambda_real_age=0.0)
+    years = loss(lambda_real=1.0, lambda_real_age=1.0) - gender
+    assert gender > 0 and years > 1e-4, (gender, years)
+    assert loss(lambda_real=1.0, lambda_real_age=3.0) == pytest.approx(gender + 3 * years, rel=1e-4)
+    assert loss(lambda_real=0.0, lambda_real_age=2.0) == pytest.approx(2 * years, rel=1e-4)
+    assert loss(lambda_real=2.0) == pytest.approx(2 * (gender + years), rel=1e-4)
+
+
 def test_a_gender_margin_stops_pushing_a_face_that_already_reads_as_asked():
     from trainer.losses import gender_loss
 

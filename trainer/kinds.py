@@ -31,6 +31,6 @@ OPTIONS: dict[str, tuple[str, ...]] = {
                 "lambda_id", "lambda_proto", "proto_gain", "proto_centre", "cls_augment"),
     "cyclegan": ("lambda_cyc", "lambda_id", "pool"),
     "student": ("lambda_adv", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_reach", "tight",
-                "margin", "real", "lambda_real", "lambda_real_adv", "lambda_real_cyc", "lambda_real_alpha", "real_margin",
+                "margin", "real", "lambda_real", "lambda_real_adv", "lambda_real_age", "lambda_real_cyc", "lambda_real_alpha", "real_margin",
                 "real_blur", "lambda_real_outline", "clean_change", "calibrate", "classifier", "age_floor"),
 }

@@ -174,11 +174,11 @@ class StudentSolver(Solver):
     def real_step(self, r: dict) -> tuple[torch.Tensor, dict]:
         """The pairs teach what an edit looks like on renders; real faces have no pairs, so their
         edits answer to a discriminator of real photos (it steps here; lambda_real_adv) and to the
-        frozen classifier: the asked gender, or the asked years against the face's own estimate (read
-        through the classifier's age slope with --calibrate). What keeps the person: the edit
-        taken back gives the face again (lambda_real_cyc), the alpha stays shut where the
-        teacher's edits never reach (lambda_real_alpha), and the face's outline stays where it
-        was (lambda_real_outline)."""
+        frozen classifier: the asked gender (lambda_real), or the asked years against the face's own
+        estimate (lambda_real_age; read through the classifier's age slope with --calibrate). What
+        keeps the person: the edit taken back gives the face again (lambda_real_cyc), the alpha
+        stays shut where the teacher's edits never reach (lambda_real_alpha), and the face's
+        outline stays where it was (lambda_real_outline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.G(x, c)
         d_loss = 0.5 * (lsgan(self.R(x), True) + lsgan(self.R(fake.detach()), False))
@@ -193,11 +193,12 @@ class StudentSolver(Solver):
         asked = c[:, 1] > 0.5
         goal = age_goal(r["age"], c[:, 2], self.span, cfg.age_floor)
         # Summed and shared by the whole batch: either half may be empty.
-        gender = gender_loss(logit[asked], c[asked, 0], cfg.real_margin).sum()
-        years = F.smooth_l1_loss((age - base)[~asked], (self.slope * (goal - r["age"]) / 10)[~asked], reduction="sum")
-        g_attr = (gender + years) / len(x)
+        gender = gender_loss(logit[asked], c[asked, 0], cfg.real_margin).sum() / len(x)
+        years = F.smooth_l1_loss((age - base)[~asked], (self.slope * (goal - r["age"]) / 10)[~asked], reduction="sum") / len(x)
+        g_attr = gender + years
         realism = cfg.lambda_adv if cfg.lambda_real_adv < 0 else cfg.lambda_real_adv
-        loss = realism * g_adv + cfg.lambda_real * g_attr
+        aging = cfg.lambda_real if cfg.lambda_real_age < 0 else cfg.lambda_real_age
+        loss = realism * g_adv + cfg.lambda_real * gender + aging * years
         logs = {"R/adv": d_loss.item(), "G/real_adv": g_adv.item(), "G/real_attr": g_attr.item()}
         if cfg.lambda_real_alpha:
             g_outside = (alpha * (1 - self.reach)).mean()
