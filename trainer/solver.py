@@ -68,7 +68,7 @@ class Config:
     # apart from the pairs' own: run Q5A2 tried it against rough hair (docs/student.md).
     lambda_real_adv: float = -1.0
     # Weight of the classifier's years on real faces' age edits (-1: lambda_real, as the gender's):
-    # run K3 met every bar but "older" at lambda_real 0.3 (docs/student.md).
+    # run K4 weighed them 3.3x the gender and got more "younger", less "older" (docs/student.md).
     lambda_real_age: float = -1.0
     # Real faces' edits taken back (the other gender back, the opposite age shift) must give the
     # face again (StarGAN's reconstruction): what an edit cannot undo is the person it lost.
