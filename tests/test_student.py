@@ -511,6 +511,38 @@ def test_the_classifier_pulls_real_faces_years_by_their_own_weight(student, pair
     assert loss(lambda_real=2.0) == pytest.approx(2 * (gender + years), rel=1e-4)
 
 
+def test_the_pairs_that_age_a_face_count_by_their_own_weight(pairs, tmp_path):
+    """--lambda-older counts the pairs whose edit makes the face older that many times more: the
+    pair loss grows by that weight times those pairs' own L1, and the other pairs' stays."""
+    import copy
+    from dataclasses import replace
+
+    from trainer.losses import pair_l1
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=1, batch=6, lambda_adv=0.0)
+    solver = StudentSolver(cfg, tmp_path / "run")
+    # A step whose batch holds pairs that age the face and pairs that do not.
+    step = next(s for s in range(50) if 0 < (solver.train_batch(s)["c"][:, 2] > 0).sum() < cfg.batch)
+    weights = copy.deepcopy(solver.G.state_dict())
+
+    def pair(older: float) -> float:
+        solver.G.load_state_dict(weights)  # each call starts from the same generator
+        solver.cfg = replace(cfg, lambda_older=older)
+        return solver.train_step(solver.train_batch(step))["G/pair"]
+
+    plain, once, thrice = pair(0.0), pair(1.0), pair(3.0)
+    b = solver.train_batch(step)
+    solver.G.load_state_dict(weights)
+    with torch.no_grad():
+        fake, _ = solver.G(b["x"], b["c"])
+    own = pair_l1(fake, b["y"], gain=(b["c"][:, 2] > 0).float()).item()
+    assert 0 < own < plain, (own, plain)
+    assert once == pytest.approx(plain + own, rel=1e-4)
+    assert thrice == pytest.approx(plain + 3 * own, rel=1e-4)
+
+
 def test_a_gender_margin_stops_pushing_a_face_that_already_reads_as_asked():
     from trainer.losses import gender_loss
 

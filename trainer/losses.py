@@ -18,10 +18,12 @@ def changed(x: torch.Tensor, target: torch.Tensor, threshold: float = 0.06, dila
     return F.max_pool2d(moved, 5, 1, 2) if dilate else moved
 
 
-def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+            gain: torch.Tensor | None = None) -> torch.Tensor:
     """L1 at full, half and quarter size: the coarse terms weigh the shape of hair and jaw as much
     as the fine ones weigh texture. `weight` (N, 1, S, S) counts some pixels more: most of a pair
-    does not change, and an unweighted L1 mostly rewards leaving it so."""
+    does not change, and an unweighted L1 mostly rewards leaving it so. `gain` (N,) counts some
+    examples more (a pixel weight is normalised per example, so it cannot)."""
     loss = 0.0
     for k in (1, 2, 4):
         f, t = (F.avg_pool2d(v, k) if k > 1 else v for v in (fake, target))
@@ -29,6 +31,8 @@ def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | Non
         if weight is not None:
             w = F.avg_pool2d(weight, k) if k > 1 else weight
             err = err * w / w.mean((1, 2, 3), keepdim=True)
+        if gain is not None:
+            err = err * gain[:, None, None, None]
         loss = loss + err.mean()
     return loss / 3
 

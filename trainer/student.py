@@ -151,7 +151,10 @@ class StudentSolver(Solver):
             loss = cfg.lambda_adv * g_adv
             logs.update({"D/adv": d_loss.item(), "G/adv": g_adv.item()})
         moved = changed(x, y)
-        g_pair = pair_l1(fake, y, 1 + cfg.lambda_changed * moved)
+        # The students copy the colour of the teacher's "older" but not its lines and grey hair
+        # (docs/student.md): those pairs can count more.
+        older = 1 + cfg.lambda_older * (c[:, 2] > 0).float()
+        g_pair = pair_l1(fake, y, 1 + cfg.lambda_changed * moved, older)
         # Alpha where the target equals the input is a change that was not asked for. Where the
         # teacher did change the picture, alpha is pulled open: output = x + alpha (colour - x)
         # scales the colour head's gradient by alpha and the alpha's by (colour - x), so from
