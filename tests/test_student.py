@@ -549,6 +549,22 @@ def test_the_pairs_that_age_a_face_count_by_their_own_weight(pairs, tmp_path):
     assert thrice == pytest.approx(plain + 3 * own, rel=1e-4)
 
 
+def test_warmup_trains_the_discriminators_against_a_generator_held_still(student, pairs, classifier, tmp_path):
+    """--warmup N: for the first N steps only the discriminators learn (both of them: the pairs'
+    and the real photos'); from step N the generator learns too."""
+    from trainer.student import StudentSolver
+
+    held = trained_on_real(pairs, student[1], classifier, tmp_path / "held", steps=3, every=3, warmup=3)
+    moved = trained_on_real(pairs, student[1], classifier, tmp_path / "moved", steps=3, every=3, warmup=2)
+    start = StudentSolver(held.cfg, tmp_path / "start")  # the weights both runs began from
+
+    def same(a, b) -> bool:  # parameters only: BatchNorm's running statistics move with any forward pass
+        return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+    assert same(held.G, start.G) and not same(moved.G, start.G)
+    assert not same(held.D, start.D) and not same(held.R, start.R)
+
+
 def test_a_gender_margin_stops_pushing_a_face_that_already_reads_as_asked():
     from trainer.losses import gender_loss
 

@@ -104,7 +104,7 @@ def parser() -> argparse.ArgumentParser:
     # The least each count takes: 0 steps, a batch of 0 or a checkpoint every 0 steps would end in a
     # traceback, a NaN checkpoint or a run that silently does nothing.
     for name, least in (("steps", 1), ("batch", 1), ("seed", 0), ("d_ch", 1), ("size", 16), ("every", 1),
-                        ("log_every", 1), ("pool", 0), ("real_blur", 1)):
+                        ("log_every", 1), ("pool", 0), ("real_blur", 1), ("warmup", 0)):
         option = "--" + name.replace("_", "-")
         t.add_argument(option, type=count(option, least))
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",

@@ -58,6 +58,7 @@ class Config:
     lambda_alpha: float = 0.05
     lambda_changed: float = 0.0  # extra weight of the L1 where the teacher changed the picture
     lambda_older: float = 0.0  # extra weight of the pairs whose edit makes the face older
+    warmup: int = 0  # student: first steps in which only the discriminators learn
     lambda_reach: float = 0.0  # pull of the alpha towards 1 where the teacher changed the picture
     tight: float = 0.0  # fraction of the student's examples cut to a tight chip (pairs.chip)
     margin: float = -1.0  # crop margin the student trains at (-1: the data's own)

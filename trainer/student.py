@@ -168,9 +168,13 @@ class StudentSolver(Solver):
             real_loss, real_logs = self.real_step(b["real"])
             loss = loss + real_loss
             logs.update(real_logs)
-        self.opts["G"].zero_grad()
-        loss.backward()
-        self.opts["G"].step()
+        # Fine-tuning from a generator's weights alone (an exported NAME.pt), the discriminators
+        # start blind: the classifier's pull then wins at once and paints make-up (run C,
+        # docs/student.md). --warmup steps train them against the generator held still.
+        if self.step >= cfg.warmup:
+            self.opts["G"].zero_grad()
+            loss.backward()
+            self.opts["G"].step()
         return {**logs, "G/pair": g_pair.item(), "G/alpha": g_alpha.item(), "G/reach": g_reach.item(),
                 "alpha/mean": alpha.mean().item()}
 
