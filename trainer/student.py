@@ -151,8 +151,9 @@ class StudentSolver(Solver):
             loss = cfg.lambda_adv * g_adv
             logs.update({"D/adv": d_loss.item(), "G/adv": g_adv.item()})
         moved = changed(x, y)
-        # The students copy the colour of the teacher's "older" but not its lines and grey hair
-        # (docs/student.md): those pairs can count more.
+        # The students copy the colour of the teacher's "older" but not its lines and grey hair:
+        # those pairs can count more (three times gave less "older", not more: run FO,
+        # docs/student.md).
         older = 1 + cfg.lambda_older * (c[:, 2] > 0).float()
         g_pair = pair_l1(fake, y, 1 + cfg.lambda_changed * moved, older)
         # Alpha where the target equals the input is a change that was not asked for. Where the
@@ -168,9 +169,9 @@ class StudentSolver(Solver):
             real_loss, real_logs = self.real_step(b["real"])
             loss = loss + real_loss
             logs.update(real_logs)
-        # Fine-tuning from a generator's weights alone (an exported NAME.pt), the discriminators
-        # start blind: the classifier's pull then wins at once and paints make-up (run C,
-        # docs/student.md). --warmup steps train them against the generator held still.
+        # Fine-tuned from a generator's weights alone (an exported NAME.pt), the discriminators
+        # start blind; --warmup steps train them against the generator held still (250 of them
+        # did not change what run F learned: run FW, docs/student.md).
         if self.step >= cfg.warmup:
             self.opts["G"].zero_grad()
             loss.backward()
