@@ -565,6 +565,42 @@ def test_warmup_trains_the_discriminators_against_a_generator_held_still(student
     assert not same(held.D, start.D) and not same(held.R, start.R)
 
 
+def test_real_faces_taken_back_inside_the_face_only_leave_the_hair_free(student, pairs, classifier, tmp_path):
+    """--real-cyc-face: a real face's edit taken back is compared with the face inside the face
+    only (the landmarks' mask, mirrored with the face): a way back that differs outside the face
+    (the hair) costs next to nothing, one that differs inside costs as much as before or more."""
+    from dataclasses import replace
+
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=1, batch=4,
+                 real=str(student[1]), classifier=str(classifier), lambda_real=0.0, lambda_real_adv=0.0,
+                 lambda_real_alpha=0.0, lambda_real_cyc=1.0, real_cyc_face=True)
+    solver = StudentSolver(cfg, tmp_path / "run")
+    r = solver.real_batch(3)
+    face = r["face"]
+    assert r["flip"].any() and face.shape == (len(r["x"]), 1, 64, 64)
+    assert face[..., 28:36, 28:36].min() > 0.9 and face[..., :4, :].max() < 0.1  # the middle in, the top out
+    differs = torch.from_numpy(np.random.default_rng(0).normal(0, 0.5, r["x"].shape).astype(np.float32))
+
+    def cycle(back: torch.Tensor, face_only: bool) -> float:
+        calls = []
+
+        def G(x, c):  # the edit leaves the face as it was; the way back adds `back`
+            calls.append(c)
+            return (x if len(calls) == 1 else x + back), torch.zeros_like(x[:, :1])
+
+        solver.G, solver.cfg = G, replace(cfg, real_cyc_face=face_only)
+        batch = r if face_only else {k: v for k, v in r.items() if k != "face"}
+        return solver.real_step(batch)[1]["G/real_cyc"]
+
+    outside, inside = differs * (1 - face), differs * face
+    # Not zero: the mask's feathered edge and the L1's coarse scales reach a little past the face (0.21).
+    assert cycle(outside, True) < 0.3 * cycle(outside, False), (cycle(outside, True), cycle(outside, False))
+    assert cycle(inside, True) >= cycle(inside, False) > 0
+
+
 def test_a_gender_margin_stops_pushing_a_face_that_already_reads_as_asked():
     from trainer.losses import gender_loss
 

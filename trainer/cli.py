@@ -118,6 +118,8 @@ def parser() -> argparse.ArgumentParser:
                    help="attributes: train on the worst input within an L2 ball of radius EPS ([-1, 1] pixels)")
     t.add_argument("--mask", action="store_true", default=None,
                    help="train on the runtime's composite: changes only inside the face mask count")
+    t.add_argument("--real-cyc-face", action="store_true", default=None,
+                   help="student: real faces' edit taken back is compared inside the face only, so hair may change")
     t.add_argument("--clean-change", action="store_true", default=None,
                    help="student: JPEG on the input alone, the target is it plus the teacher's change")
     t.add_argument("--calibrate", action="store_true", default=None,

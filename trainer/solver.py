@@ -89,6 +89,7 @@ class Config:
     # hair beyond it and the skin inside may change.
     lambda_real_outline: float = 0.0
     clean_change: bool = False  # student: JPEG on the input alone (pairs.augment)
+    real_cyc_face: bool = False  # student: real faces' cycle inside the face only
     # The years a real face is asked for are read through the classifier's own age slope on the
     # real faces (attributes.age_slope): a robust classifier reads 20 years as about 10.
     calibrate: bool = False

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from mirror.align import AlignSpec
-from mirror.blend import outline
+from mirror.blend import face_mask, outline
 from mirror.errors import MirrorError
 
 from .attributes import age_slope, frozen_classifier
@@ -121,10 +121,16 @@ class StudentSolver(Solver):
         r["x"] = r["x"].contiguous(memory_format=torch.channels_last)
         r["c"] = torch.from_numpy(np.stack([target, gender, a], 1).astype(np.float32))
         if self.cfg.lambda_real_outline:
-            band = regions(outline, data.points[r["index"].numpy()], data.crops.shape[1])
-            band[r["flip"]] = band[r["flip"]].flip(3)
-            r["outline"] = fit_size(band, self.size)
+            r["outline"] = self.drawn(outline, data, r)
+        if self.cfg.real_cyc_face:
+            r["face"] = self.drawn(face_mask, data, r)
         return r
+
+    def drawn(self, draw, data: FaceSet, r: dict) -> torch.Tensor:
+        """(N, 1, S, S) masks drawn from each face's landmarks, mirrored with the faces the batch flipped."""
+        m = regions(draw, data.points[r["index"].numpy()], data.crops.shape[1])
+        m[r["flip"]] = m[r["flip"]].flip(3)
+        return fit_size(m, self.size)
 
     def sample_batch(self):
         # Spread over the held-out identities, not the first few; a grid's rows are equally long.
@@ -218,7 +224,9 @@ class StudentSolver(Solver):
             loss = loss + cfg.lambda_real_outline * g_outline
             logs["G/real_outline"] = g_outline.item()
         if cfg.lambda_real_cyc:
-            g_cyc = pair_l1(self.G(fake, undone(c))[0], x)
+            # The whole crop asked back makes hair cost twice, once to add and once to take away;
+            # inside the face only (--real-cyc-face), the hair may change while the face stays.
+            g_cyc = pair_l1(self.G(fake, undone(c))[0], x, r.get("face"))
             loss = loss + cfg.lambda_real_cyc * g_cyc
             logs["G/real_cyc"] = g_cyc.item()
         return loss, logs
