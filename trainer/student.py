@@ -225,7 +225,8 @@ class StudentSolver(Solver):
             logs["G/real_outline"] = g_outline.item()
         if cfg.lambda_real_cyc:
             # The whole crop asked back makes hair cost twice, once to add and once to take away;
-            # inside the face only (--real-cyc-face), the hair may change while the face stays.
+            # inside the face only (--real-cyc-face) the outside is free (run FC: the classifier's
+            # pull then painted smudges there and colour in the eyes, not hair; docs/student.md).
             g_cyc = pair_l1(self.G(fake, undone(c))[0], x, r.get("face"))
             loss = loss + cfg.lambda_real_cyc * g_cyc
             logs["G/real_cyc"] = g_cyc.item()
