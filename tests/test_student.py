@@ -417,6 +417,59 @@ def test_real_faces_at_another_margin_or_without_a_classifier_are_one_line_error
     assert code == 2 and "give --classifier" in err and len(err.strip().splitlines()) == 1
 
 
+def test_terms_without_what_they_need_are_one_line_errors(student, pairs, classifier, tmp_path, capsys):
+    """Feature matching without the pairs' discriminator, the teacher's changes judged without real
+    faces, photo edges from a cache without corners: one line each, before any training."""
+    import shutil
+
+    base = ["train", "--kind", "student", "--data", pairs, "--run", tmp_path / "r", "--size", "64", "--batch", "4",
+            "--steps", "1", "--threads", "1"]
+    code, _, err = run_cli(capsys, *base, "--lambda-fm", "1", "--lambda-adv", "0")
+    assert code == 2 and "--lambda-fm" in err and "--lambda-adv" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, *base, "--lambda-real-edit", "1")
+    assert code == 2 and "needs --real" in err and len(err.strip().splitlines()) == 1
+    old = tmp_path / "old"  # a cache prepared before the corners were kept
+    shutil.copytree(student[1], old)
+    (old / "corners.npy").unlink()
+    code, _, err = run_cli(capsys, *base, "--real", old, "--classifier", classifier, "--real-inside")
+    assert code == 2 and "prepare it again" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_feature_matching_moves_the_generator_and_leaves_the_discriminator_alone(pairs, tmp_path):
+    """--lambda-fm: the pairs' discriminator's activations on the output are pulled towards those
+    on the target. From the same start and batch, one step with it moves the generator elsewhere
+    than one without, and the discriminator exactly as far (it learns from its own loss only);
+    its layers' activations are what its score is read from."""
+    import copy
+    from dataclasses import replace
+
+    from trainer.solver import Config
+    from trainer.student import StudentSolver, tiled
+
+    cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=1, batch=4, lr=0.01)
+    solver = StudentSolver(cfg, tmp_path / "run")
+    b = solver.train_batch(0)
+    x = torch.cat([b["x"], tiled(b["c"], b["x"]), b["y"]], 1)
+    assert torch.allclose(solver.D.patch(solver.D.taps(x)[-1]), solver.D(x))
+    start = {k: copy.deepcopy(getattr(solver, k).state_dict()) for k in ("G", "D")}
+    after = {}
+    for fm in (0.0, 5.0):
+        for k in ("G", "D"):
+            getattr(solver, k).load_state_dict(start[k])
+        solver.opts = solver.optimizers()
+        solver.cfg = replace(cfg, lambda_fm=fm)
+        logs = solver.train_step(b)
+        assert ("G/fm" in logs) == bool(fm) and logs.get("G/fm", 1) > 0
+        after[fm] = {k: copy.deepcopy(getattr(solver, k).state_dict()) for k in ("G", "D")}
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    assert same(after[0.0]["D"], after[5.0]["D"]) and not same(after[0.0]["D"], start["D"])
+    assert not same(after[0.0]["G"], after[5.0]["G"])
+
+
 def test_real_faces_taken_back_give_the_face_again(student, pairs, classifier, tmp_path):
     """With --lambda-real-cyc, an edited real face taken back (its own gender again, the opposite
     age shift) comes closer to the face than the same steps without it give: what an edit cannot
@@ -696,3 +749,83 @@ def test_change_outside_the_face_tells_hair_from_lipstick(student):
     assert outside_face(crops, lips, pts) < 0.1
     assert outside_face(crops, hair, pts) > 0.9
     assert outside_face(crops, crops, pts) == 0.0
+
+
+def test_prepare_keeps_where_a_tight_photo_ends(student):
+    """A UTKFace chip is tight: at the student's margin its photo covers about a quarter of the
+    crop, which repeats the photo's border beyond. The cache keeps the photo's corners: the area
+    they draw is where a white photo aligned the same way lands (less its blended edge), and holds
+    every landmark of the face."""
+    from mirror.landmarks import Landmarker
+    from trainer.data import FaceSet, landmarks, photo_area
+
+    faces = FaceSet(student[1], None)
+    source = Path(json.loads((student[1] / "prepare.json").read_text())["source"]) / "images"
+    side = faces.crops.shape[1]
+    with Landmarker(max_faces=1, video=False) as mesh:
+        for file, points, corners in list(zip(faces.files, faces.points, faces.corners))[:6]:
+            image = cv2.imread(str(source / file))
+            align = Alignment.from_landmarks(landmarks(mesh, image), faces.spec)
+            white = align.crop(np.full_like(image, 255), border=cv2.BORDER_CONSTANT)[..., 0] > 250
+            area = photo_area(corners, side) > 0
+            assert not (area & ~white).any() and area.sum() > 0.8 * white.sum(), (area.sum(), white.sum())
+            assert 0.1 < area.mean() < 0.6, area.mean()
+            at = np.clip(np.round(points[:, :2].astype(np.float32)).astype(int), 0, side - 1)
+            assert area[at[:, 1], at[:, 0]].mean() > 0.97
+
+
+def test_real_faces_answer_only_for_the_photos_own_pixels(student, pairs, classifier, tmp_path):
+    """--real-inside: the real faces' terms (the real-photo discriminator, the classifier, the edit
+    taken back) see the edit on the photo's own pixels only. An edit drawn beyond the photo's edge,
+    where the crop repeats its border, costs what no edit costs; the same drawn inside does not."""
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    cfg = Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, steps=1, batch=4, lr=0.0,
+                 real=str(student[1]), classifier=str(classifier), lambda_real=1.0, lambda_real_adv=1.0,
+                 lambda_real_alpha=0.0, lambda_real_cyc=1.0, real_inside=True)
+    solver = StudentSolver(cfg, tmp_path / "run")
+    inside = solver.real_batch(3)["inside"]
+    assert 0.2 < inside.mean() < 0.95 and inside.shape == (4, 1, 64, 64)
+    noise = torch.from_numpy(np.random.default_rng(0).normal(0, 0.5, inside.expand(-1, 3, -1, -1).shape).astype(np.float32))
+
+    def terms(paint: torch.Tensor) -> dict:
+        # Each way (the edit, and the edit taken back) adds `paint`; the batch is drawn again each
+        # time, as the classifier's view takes its random shift from the batch's own generator.
+        solver.G = lambda x, c: (x + paint, torch.zeros_like(x[:, :1]))
+        return solver.real_step(solver.real_batch(3))[1]
+
+    none, outside, within = terms(0 * noise), terms(noise * (1 - inside)), terms(noise * inside)
+    for key in ("G/real_adv", "G/real_attr"):
+        assert outside[key] == pytest.approx(none[key], abs=1e-6) and abs(within[key] - none[key]) > 1e-3, key
+    # Not zero: the L1's coarse scales reach a little past the photo's edge.
+    assert outside["G/real_cyc"] < 0.2 * within["G/real_cyc"], (outside, within)
+
+
+def test_real_faces_edits_answer_to_a_discriminator_of_the_teachers_changes(student, pairs, classifier, tmp_path):
+    """--lambda-real-edit: a discriminator sees changes alone (output minus input) with their
+    condition, the step's teacher pairs as real and the real faces' edits as fake. It learns from
+    its own loss only (from the same start it steps alike whatever the weight), the generator's
+    loss grows by the weight times its score, and a run keeps it in its checkpoint."""
+    import copy
+    from dataclasses import replace
+
+    from trainer import checkpoint
+
+    solver = trained_on_real(pairs, student[1], classifier, tmp_path / "run", steps=2, every=2, lambda_real=0.0,
+                             lambda_real_adv=0.0, lambda_real_edit=1.0)
+    assert "E" in checkpoint.load(tmp_path / "run" / "checkpoint.pt")["nets"]
+    b = solver.train_batch(5)
+    start = copy.deepcopy(solver.E.state_dict())
+    seen = {}
+    for weight in (1.0, 3.0):
+        solver.E.load_state_dict(start)
+        solver.opts = solver.optimizers()
+        solver.cfg = replace(solver.cfg, lambda_real_edit=weight)
+        loss, logs = solver.real_step(b["real"], b)
+        seen[weight] = loss.item(), logs["G/real_edit"], copy.deepcopy(solver.E.state_dict())
+    assert "E/adv" in logs and seen[1.0][1] > 0
+    assert all(torch.equal(seen[1.0][2][k], seen[3.0][2][k]) for k in start)
+    assert not all(torch.equal(seen[1.0][2][k], start[k]) for k in start)
+    rest = seen[1.0][0] - seen[1.0][1]  # the real faces' other terms, the same in both calls
+    assert seen[3.0][0] == pytest.approx(rest + 3 * seen[1.0][1], rel=1e-4)

@@ -108,9 +108,9 @@ def parser() -> argparse.ArgumentParser:
         option = "--" + name.replace("_", "-")
         t.add_argument(option, type=count(option, least))
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
-                 "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_older",
+                 "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_older", "lambda_fm",
                  "lambda_reach", "margin", "lambda_real", "lambda_real_adv", "lambda_real_age", "lambda_real_cyc", "lambda_real_alpha",
-                 "real_margin", "lambda_real_outline"):
+                 "real_margin", "lambda_real_outline", "lambda_real_edit"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--tight", type=within("--tight", 0, 1),
                    help="student: the fraction of examples cut to a tight chip whose border repeats (as UTKFace's)")
@@ -120,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
                    help="train on the runtime's composite: changes only inside the face mask count")
     t.add_argument("--real-cyc-face", action="store_true", default=None,
                    help="student: real faces' edit taken back is compared inside the face only, so hair may change")
+    t.add_argument("--real-inside", action="store_true", default=None,
+                   help="student: real faces' terms see the edit on the photo's own pixels only, not the border "
+                        "a tight chip's crop repeats (a cache prepared with corners)")
     t.add_argument("--clean-change", action="store_true", default=None,
                    help="student: JPEG on the input alone, the target is it plus the teacher's change")
     t.add_argument("--calibrate", action="store_true", default=None,

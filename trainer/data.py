@@ -1,7 +1,8 @@
 """Data: reads face datasets, crops every face with the runtime's own alignment, caches the crops.
 
 The cache is a folder with `crops.npy` (N x S x S x 3 uint8, RGB), `points.npy` (N x 478 x 2 float16,
-landmarks in crop pixels) and `labels.csv` (file, age, female, split). Training reads it whole into
+landmarks in crop pixels), `corners.npy` (N x 4 x 2 float32, the source photo's corners in crop
+pixels: beyond them the crop repeats the photo's border) and `labels.csv` (file, age, female, split). Training reads it whole into
 memory: at 128 px all of UTKFace is about 1 GB.
 """
 
@@ -142,7 +143,7 @@ def prepare(root: Path, out: Path, spec: AlignSpec, val_fraction: float = 0.1, l
     if limit:
         items = items[:limit]
     out.mkdir(parents=True, exist_ok=True)  # an --out that cannot be made fails now, not after the aligning
-    crops, points, rows, seen = [], [], [], set()
+    crops, points, corners, rows, seen = [], [], [], [], set()
     with Landmarker(max_faces=1, video=False) as mesh:
         for item in tqdm(items, desc="align", unit="img"):
             data = item.path.read_bytes() if item.path.is_file() else b""
@@ -162,12 +163,15 @@ def prepare(root: Path, out: Path, spec: AlignSpec, val_fraction: float = 0.1, l
             align = Alignment.from_landmarks(found, spec)
             crops.append(cv2.cvtColor(align.crop(image), cv2.COLOR_BGR2RGB))
             points.append(align.to_crop(found).astype(np.float16))
+            h, w = image.shape[:2]
+            corners.append(align.to_crop(np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64) - 0.5).astype(np.float32))
             rows.append({"file": item.path.name, "age": item.age, "female": item.female,
                          "split": split_of(item.path.name, val_fraction)})
     if not rows:
         raise MirrorError(f"{root}: no face could be aligned in {len(items)} images")
     _save_npy(out / "crops.npy", np.stack(crops))
     _save_npy(out / "points.npy", np.stack(points))
+    _save_npy(out / "corners.npy", np.stack(corners))
     tmp = out / "labels.csv.tmp"
     with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -193,6 +197,15 @@ def landmarks(mesh, image: np.ndarray) -> np.ndarray | None:
     points = faces[0].points.copy()
     points[:, :2] -= pad
     return points
+
+
+def photo_area(corners: np.ndarray, side: int) -> np.ndarray:
+    """(side, side) float32: 1 on the source photo's own pixels (`corners` in crop pixels), 0 where
+    the crop only repeats the photo's border (a UTKFace chip ends at the hairline), with a pixel
+    of the blended edge left out."""
+    area = np.zeros((side, side), np.uint8)
+    cv2.fillConvexPoly(area, np.round(corners * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    return cv2.erode(area, np.ones((3, 3), np.uint8)).astype(np.float32)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -241,6 +254,8 @@ class FaceSet:
             raise MirrorError(f"{cache}: the '{split}' split is empty")
         self.crops = np.load(cache / "crops.npy", mmap_mode="r")[keep]
         self.points = np.load(cache / "points.npy", mmap_mode="r")[keep]
+        # Caches prepared before corners were kept have none: --real-inside asks to prepare again.
+        self.corners = np.load(cache / "corners.npy")[keep] if (cache / "corners.npy").is_file() else None
         self.files = [r["file"] for r, k in zip(rows, keep) if k]
         self.age = np.array([float(r["age"]) for r, k in zip(rows, keep) if k], dtype=np.float32)
         self.female = np.array([float(r["female"]) for r, k in zip(rows, keep) if k], dtype=np.float32)

@@ -11,6 +11,13 @@ def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(scores, torch.full_like(scores, float(real)))
 
 
+def feature_match(want: list[torch.Tensor], got: list[torch.Tensor]) -> torch.Tensor:
+    """pix2pixHD's feature matching (Wang et al. 2018): L1 between a discriminator's activations on
+    the target and on the output, layer by layer. Pixel L1 is content with the mean of what the
+    hair could be; a discriminator's features tell strands from a smooth blur."""
+    return sum(F.l1_loss(g, w.detach()) for w, g in zip(want, got)) / len(want)
+
+
 def changed(x: torch.Tensor, target: torch.Tensor, threshold: float = 0.06, dilate: bool = True) -> torch.Tensor:
     """Where the teacher changed the picture (N, 1, S, S), grown a little unless `dilate` is off:
     hair, jaw, skin."""

@@ -163,6 +163,15 @@ class Discriminator(nn.Module):
         self.patch = nn.Conv2d(c, 1, 4, 1, 1)
         self.head = nn.Linear(c, classes) if classes else None
 
+    def taps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's activations, first to last (what pix2pixHD's feature matching compares)."""
+        out = []
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return out
+
     def forward(self, x: torch.Tensor):
         h = self.features(x)
         if self.head is None:

@@ -58,6 +58,7 @@ class Config:
     lambda_alpha: float = 0.05
     lambda_changed: float = 0.0  # extra weight of the L1 where the teacher changed the picture
     lambda_older: float = 0.0  # extra weight of the pairs whose edit makes the face older
+    lambda_fm: float = 0.0  # feature matching on the pairs' discriminator (needs lambda_adv > 0)
     warmup: int = 0  # student: first steps in which only the discriminators learn
     lambda_reach: float = 0.0  # pull of the alpha towards 1 where the teacher changed the picture
     tight: float = 0.0  # fraction of the student's examples cut to a tight chip (pairs.chip)
@@ -90,6 +91,8 @@ class Config:
     lambda_real_outline: float = 0.0
     clean_change: bool = False  # student: JPEG on the input alone (pairs.augment)
     real_cyc_face: bool = False  # student: real faces' cycle inside the face only
+    lambda_real_edit: float = 0.0  # student: real faces' changes answer to a discriminator of the teacher's
+    real_inside: bool = False  # student: real faces' terms see the edit on the photo's own pixels only
     # The years a real face is asked for are read through the classifier's own age slope on the
     # real faces (attributes.age_slope): a robust classifier reads 20 years as about 10.
     calibrate: bool = False

@@ -17,8 +17,8 @@ from mirror.blend import face_mask, outline
 from mirror.errors import MirrorError
 
 from .attributes import age_slope, frozen_classifier
-from .data import FaceSet, fit_size
-from .losses import age_goal, changed, gender_loss, lsgan, pair_l1, softened
+from .data import FaceSet, fit_size, photo_area
+from .losses import age_goal, changed, feature_match, gender_loss, lsgan, pair_l1, softened
 from .models import Discriminator, generator
 from .pairs import PairSet, augment, to_batch as batch_of
 from .solver import Solver, adam, regions
@@ -62,6 +62,10 @@ class StudentSolver(Solver):
     def load(self):
         self.spec = spec(self.cfg)
         self.size = self.spec.size
+        if self.cfg.lambda_fm and not self.cfg.lambda_adv:
+            raise MirrorError("--lambda-fm matches the pairs' discriminator's features: it needs --lambda-adv above 0")
+        if self.cfg.lambda_real_edit and not self.cfg.real:
+            raise MirrorError("--lambda-real-edit judges real faces' edits: it needs --real")
         self.data = PairSet(Path(self.cfg.data), self.spec, "train")
         try:
             self.val = PairSet(Path(self.cfg.data), self.spec, "val")
@@ -73,6 +77,8 @@ class StudentSolver(Solver):
             if abs(self.real.spec.margin - self.spec.margin) > 1e-6:
                 raise MirrorError(f"--real {self.cfg.real}: its crops have margin {self.real.spec.margin}, the student's "
                                   f"{self.spec.margin}: prepare it with --margin {self.spec.margin}")
+            if self.cfg.real_inside and self.real.corners is None:
+                raise MirrorError(f"--real-inside: {self.cfg.real} keeps no photo corners; prepare it again")
             if self.cfg.batch > len(self.real):
                 raise MirrorError(f"--batch {self.cfg.batch} is more than the {len(self.real)} training faces in --real {self.cfg.real}")
             self.span = folder_settings(Path(self.cfg.data))["age_span"]
@@ -88,6 +94,11 @@ class StudentSolver(Solver):
             self.C = frozen_classifier(self.cfg.classifier)
             self.slope = age_slope(self.C, self.real, self.size) if self.cfg.calibrate else 1.0
             self.nets = ("G", "D", "R")
+            if self.cfg.lambda_real_edit:
+                # Sees an edit alone (output minus input) and its condition: a photo would be told
+                # from a render at once, a change much less.
+                self.E = Discriminator(self.cfg.d_ch, inputs=3 + COND).to(memory_format=torch.channels_last)
+                self.nets = ("G", "D", "R", "E")
 
     def optimizers(self):
         return {k: adam(getattr(self, k).parameters(), self.cfg.lr) for k in self.nets}
@@ -121,14 +132,17 @@ class StudentSolver(Solver):
         r["x"] = r["x"].contiguous(memory_format=torch.channels_last)
         r["c"] = torch.from_numpy(np.stack([target, gender, a], 1).astype(np.float32))
         if self.cfg.lambda_real_outline:
-            r["outline"] = self.drawn(outline, data, r)
+            r["outline"] = self.drawn(outline, data.points, r)
         if self.cfg.real_cyc_face:
-            r["face"] = self.drawn(face_mask, data, r)
+            r["face"] = self.drawn(face_mask, data.points, r)
+        if self.cfg.real_inside:
+            r["inside"] = self.drawn(photo_area, data.corners, r)
         return r
 
-    def drawn(self, draw, data: FaceSet, r: dict) -> torch.Tensor:
-        """(N, 1, S, S) masks drawn from each face's landmarks, mirrored with the faces the batch flipped."""
-        m = regions(draw, data.points[r["index"].numpy()], data.crops.shape[1])
+    def drawn(self, draw, points: np.ndarray, r: dict) -> torch.Tensor:
+        """(N, 1, S, S) masks drawn from each face's `points` (landmarks, or the photo's corners),
+        mirrored with the faces the batch flipped."""
+        m = regions(draw, points[r["index"].numpy()], self.real.crops.shape[1])
         m[r["flip"]] = m[r["flip"]].flip(3)
         return fit_size(m, self.size)
 
@@ -156,6 +170,12 @@ class StudentSolver(Solver):
             g_adv = lsgan(self.D(torch.cat([seen, fake], 1)), True)
             loss = cfg.lambda_adv * g_adv
             logs.update({"D/adv": d_loss.item(), "G/adv": g_adv.item()})
+            if cfg.lambda_fm:
+                with torch.no_grad():
+                    want = self.D.taps(torch.cat([seen, y], 1))
+                g_fm = feature_match(want, self.D.taps(torch.cat([seen, fake], 1)))
+                loss = loss + cfg.lambda_fm * g_fm
+                logs["G/fm"] = g_fm.item()
         moved = changed(x, y)
         # The students copy the colour of the teacher's "older" but not its lines and grey hair:
         # those pairs can count more (three times gave less "older", not more: run FO,
@@ -172,7 +192,7 @@ class StudentSolver(Solver):
         g_reach = ((1 - alpha) * changed(x, y, dilate=False)).mean()
         loss = loss + cfg.lambda_pair * g_pair + cfg.lambda_alpha * g_alpha + cfg.lambda_reach * g_reach
         if "real" in b:
-            real_loss, real_logs = self.real_step(b["real"])
+            real_loss, real_logs = self.real_step(b["real"], b)
             loss = loss + real_loss
             logs.update(real_logs)
         # Fine-tuned from a generator's weights alone (an exported NAME.pt), the discriminators
@@ -185,23 +205,29 @@ class StudentSolver(Solver):
         return {**logs, "G/pair": g_pair.item(), "G/alpha": g_alpha.item(), "G/reach": g_reach.item(),
                 "alpha/mean": alpha.mean().item()}
 
-    def real_step(self, r: dict) -> tuple[torch.Tensor, dict]:
+    def real_step(self, r: dict, pairs: dict | None = None) -> tuple[torch.Tensor, dict]:
         """The pairs teach what an edit looks like on renders; real faces have no pairs, so their
         edits answer to a discriminator of real photos (it steps here; lambda_real_adv) and to the
         frozen classifier: the asked gender (lambda_real), or the asked years against the face's own
-        estimate (lambda_real_age; read through the classifier's age slope with --calibrate). What
+        estimate (lambda_real_age; read through the classifier's age slope with --calibrate), and
+        to a discriminator of the teacher's changes, which `pairs` (the step's pairs) show it
+        (lambda_real_edit). What
         keeps the person: the edit taken back gives the face again (lambda_real_cyc), the alpha
         stays shut where the teacher's edits never reach (lambda_real_alpha), and the face's
         outline stays where it was (lambda_real_outline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.G(x, c)
-        d_loss = 0.5 * (lsgan(self.R(x), True) + lsgan(self.R(fake.detach()), False))
+        # --real-inside: past a chip's edge the crop only repeats the photo's border, no face's
+        # surroundings; the discriminator and the classifier see the edit on the photo's own
+        # pixels alone, and what it draws beyond them (hair) answers to the pairs.
+        seen = x + r["inside"] * (fake - x) if "inside" in r else fake
+        d_loss = 0.5 * (lsgan(self.R(x), True) + lsgan(self.R(seen.detach()), False))
         self.opts["R"].zero_grad()
         d_loss.backward()
         self.opts["R"].step()
-        g_adv = lsgan(self.R(fake), True)
+        g_adv = lsgan(self.R(seen), True)
         view = r["rng"].integers(-4, 5, 2)
-        logit, age = self.C(softened(fake, view, cfg.real_blur))
+        logit, age = self.C(softened(seen, view, cfg.real_blur))
         with torch.no_grad():
             base = self.C(softened(x, view, cfg.real_blur))[1]
         asked = c[:, 1] > 0.5
@@ -214,6 +240,19 @@ class StudentSolver(Solver):
         aging = cfg.lambda_real if cfg.lambda_real_age < 0 else cfg.lambda_real_age
         loss = realism * g_adv + cfg.lambda_real * gender + aging * years
         logs = {"R/adv": d_loss.item(), "G/real_adv": g_adv.item(), "G/real_attr": g_attr.item()}
+        if cfg.lambda_real_edit:
+            # Eye shadow and lip colour make a man a realistic photo of a woman, and the classifier
+            # believes them; the teacher never paints them. The change itself must look like one
+            # of the teacher's for the same condition.
+            edit = torch.cat([seen - x, tiled(c, x)], 1)
+            teacher = torch.cat([pairs["y"] - pairs["x"], tiled(pairs["c"], pairs["x"])], 1)
+            e_loss = 0.5 * (lsgan(self.E(teacher), True) + lsgan(self.E(edit.detach()), False))
+            self.opts["E"].zero_grad()
+            e_loss.backward()
+            self.opts["E"].step()
+            g_edit = lsgan(self.E(edit), True)
+            loss = loss + cfg.lambda_real_edit * g_edit
+            logs.update({"E/adv": e_loss.item(), "G/real_edit": g_edit.item()})
         if cfg.lambda_real_alpha:
             g_outside = (alpha * (1 - self.reach)).mean()
             loss = loss + cfg.lambda_real_alpha * g_outside
@@ -227,7 +266,8 @@ class StudentSolver(Solver):
             # The whole crop asked back makes hair cost twice, once to add and once to take away;
             # inside the face only (--real-cyc-face) the outside is free (run FC: the classifier's
             # pull then painted smudges there and colour in the eyes, not hair; docs/student.md).
-            g_cyc = pair_l1(self.G(fake, undone(c))[0], x, r.get("face"))
+            masks = [r[k] for k in ("face", "inside") if k in r]
+            g_cyc = pair_l1(self.G(fake, undone(c))[0], x, torch.stack(masks).prod(0) if masks else None)
             loss = loss + cfg.lambda_real_cyc * g_cyc
             logs["G/real_cyc"] = g_cyc.item()
         return loss, logs
