@@ -2,8 +2,8 @@
 
 The cache is a folder with `crops.npy` (N x S x S x 3 uint8, RGB), `points.npy` (N x 478 x 2 float16,
 landmarks in crop pixels), `corners.npy` (N x 4 x 2 float32, the source photo's corners in crop
-pixels: beyond them the crop repeats the photo's border) and `labels.csv` (file, age, female, split). Training reads it whole into
-memory: at 128 px all of UTKFace is about 1 GB.
+pixels: beyond them the crop repeats the photo's border) and `labels.csv` (file, age, female,
+split). Training reads it whole into memory: at 128 px all of UTKFace is about 1 GB.
 """
 
 from __future__ import annotations

@@ -211,10 +211,9 @@ class StudentSolver(Solver):
         frozen classifier: the asked gender (lambda_real), or the asked years against the face's own
         estimate (lambda_real_age; read through the classifier's age slope with --calibrate), and
         to a discriminator of the teacher's changes, which `pairs` (the step's pairs) show it
-        (lambda_real_edit). What
-        keeps the person: the edit taken back gives the face again (lambda_real_cyc), the alpha
-        stays shut where the teacher's edits never reach (lambda_real_alpha), and the face's
-        outline stays where it was (lambda_real_outline)."""
+        (lambda_real_edit). What keeps the person: the edit taken back gives the face again
+        (lambda_real_cyc), the alpha stays shut where the teacher's edits never reach
+        (lambda_real_alpha), and the face's outline stays where it was (lambda_real_outline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.G(x, c)
         # --real-inside: past a chip's edge the crop only repeats the photo's border, no face's
