@@ -419,15 +419,20 @@ def test_real_faces_at_another_margin_or_without_a_classifier_are_one_line_error
 
 def test_terms_without_what_they_need_are_one_line_errors(student, pairs, classifier, tmp_path, capsys):
     """Feature matching without the pairs' discriminator, the teacher's changes judged without real
-    faces, photo edges from a cache without corners: one line each, before any training."""
+    faces, the real-photo verdict weighed without real faces, the output shown to a discriminator of
+    changes that is not there, photo edges from a cache without corners: one line each, before any
+    training."""
     import shutil
 
     base = ["train", "--kind", "student", "--data", pairs, "--run", tmp_path / "r", "--size", "64", "--batch", "4",
             "--steps", "1", "--threads", "1"]
     code, _, err = run_cli(capsys, *base, "--lambda-fm", "1", "--lambda-adv", "0")
     assert code == 2 and "--lambda-fm" in err and "--lambda-adv" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run_cli(capsys, *base, "--lambda-real-edit", "1")
-    assert code == 2 and "needs --real" in err and len(err.strip().splitlines()) == 1
+    for flags in (["--lambda-real-edit", "1"], ["--real-adv-edited"]):
+        code, _, err = run_cli(capsys, *base, *flags)
+        assert code == 2 and flags[0] in err and "needs --real" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, *base, "--real", student[1], "--classifier", classifier, "--real-edit-output")
+    assert code == 2 and "needs --lambda-real-edit" in err and len(err.strip().splitlines()) == 1
     old = tmp_path / "old"  # a cache prepared before the corners were kept
     shutil.copytree(student[1], old)
     (old / "corners.npy").unlink()
@@ -829,3 +834,44 @@ def test_real_faces_edits_answer_to_a_discriminator_of_the_teachers_changes(stud
     assert not all(torch.equal(seen[1.0][2][k], start[k]) for k in start)
     rest = seen[1.0][0] - seen[1.0][1]  # the real faces' other terms, the same in both calls
     assert seen[3.0][0] == pytest.approx(rest + 3 * seen[1.0][1], rel=1e-4)
+
+
+def test_the_real_photo_verdict_weighed_where_the_edit_is(student, pairs, classifier, tmp_path):
+    """--real-adv-edited: the generator's realism term on real faces counts each of the real-photo
+    discriminator's patches by how open the alpha is over it. Patches the alpha leaves shut cannot
+    move it; it is the patches' plain mean when the alpha is open evenly; a run trains with it."""
+    from trainer.losses import lsgan
+
+    scores = torch.rand(2, 1, 6, 6)
+    where = torch.zeros(2, 1, 48, 48)
+    where[:, :, :16, :16] = 1.0  # over the top-left 2 x 2 patches alone
+    moved = scores.clone()
+    moved[:, :, 2:, :] += 5.0
+    assert lsgan(moved, True, where) == pytest.approx(lsgan(scores, True, where).item())
+    assert lsgan(moved, True, where) == pytest.approx(((scores[:, :, :2, :2] - 1) ** 2).mean().item())
+    assert lsgan(moved, True, torch.full_like(where, 0.3)) == pytest.approx(lsgan(moved, True).item())
+    assert lsgan(moved, True).item() > 10 * lsgan(scores, True).item()
+
+    solver = trained_on_real(pairs, student[1], classifier, tmp_path / "run", steps=2, every=2, real_adv_edited=True)
+    b = solver.train_batch(5)
+    _, logs = solver.real_step(b["real"], b)
+    assert np.isfinite(logs["G/real_adv"]) and logs["G/real_adv"] > 0
+
+
+def test_a_discriminator_of_changes_that_sees_the_output(student, pairs, classifier, tmp_path):
+    """--real-edit-output: the discriminator of changes sees the output beside the change, so a
+    change into colours no face or background has (a hair taken away into green) can be told from
+    the teacher's. The same change ending in other colours scores otherwise; without the option
+    it cannot."""
+    seen = {}
+    for shown in (False, True):
+        solver = trained_on_real(pairs, student[1], classifier, tmp_path / str(shown), steps=2, every=2,
+                                 lambda_real=0.0, lambda_real_edit=1.0, real_edit_output=shown)
+        b = solver.pick(solver.val, 0, 4, False)
+        change = b["y"] - b["x"]
+        other = (b["x"] * torch.tensor([-1.0, 1.0, 1.0])[None, :, None, None]).clamp(-1, 1)  # red turned round
+        with torch.no_grad():
+            scores = [solver.E(solver.edit_shown(start, start + change, b["c"])) for start in (b["x"], other)]
+        seen[shown] = (scores[0] - scores[1]).abs().max().item()
+        assert solver.E.features[0].in_channels == (6 if shown else 3) + b["c"].shape[1]
+    assert seen[False] < 1e-5 and seen[True] > 1e-2  # 1e-5: the rounding of (start + change) - start

@@ -120,6 +120,11 @@ def parser() -> argparse.ArgumentParser:
                    help="train on the runtime's composite: changes only inside the face mask count")
     t.add_argument("--real-cyc-face", action="store_true", default=None,
                    help="student: real faces' edit taken back is compared inside the face only, so hair may change")
+    t.add_argument("--real-adv-edited", action="store_true", default=None,
+                   help="student: the real-photo discriminator's verdict on an edit counts where the alpha is open, "
+                        "not averaged over the whole crop")
+    t.add_argument("--real-edit-output", action="store_true", default=None,
+                   help="student: the discriminator of changes (--lambda-real-edit) sees the output beside the change")
     t.add_argument("--real-inside", action="store_true", default=None,
                    help="student: real faces' terms see the edit on the photo's own pixels only, not the border "
                         "a tight chip's crop repeats (a cache prepared with corners)")

@@ -6,9 +6,14 @@ import torch
 import torch.nn.functional as F
 
 
-def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
-    """Least-squares GAN (Mao et al. 2017): the scores' squared distance to 1 (real) or 0 (fake)."""
-    return F.mse_loss(scores, torch.full_like(scores, float(real)))
+def lsgan(scores: torch.Tensor, real: bool, where: torch.Tensor | None = None) -> torch.Tensor:
+    """Least-squares GAN (Mao et al. 2017): the scores' squared distance to 1 (real) or 0 (fake).
+    `where` (N x 1 x H x W, >= 0) weighs each patch's score by its mean over the patch's cell."""
+    err = (scores - float(real)) ** 2
+    if where is None:
+        return err.mean()
+    w = F.adaptive_avg_pool2d(where, scores.shape[-2:])
+    return (err * w).sum() / w.sum().clamp(min=1e-6)
 
 
 def feature_match(want: list[torch.Tensor], got: list[torch.Tensor]) -> torch.Tensor:

@@ -66,6 +66,10 @@ class StudentSolver(Solver):
             raise MirrorError("--lambda-fm matches the pairs' discriminator's features: it needs --lambda-adv above 0")
         if self.cfg.lambda_real_edit and not self.cfg.real:
             raise MirrorError("--lambda-real-edit judges real faces' edits: it needs --real")
+        if self.cfg.real_edit_output and not self.cfg.lambda_real_edit:
+            raise MirrorError("--real-edit-output shows the discriminator of changes more: it needs --lambda-real-edit")
+        if self.cfg.real_adv_edited and not self.cfg.real:
+            raise MirrorError("--real-adv-edited weighs the real-photo discriminator's verdict: it needs --real")
         self.data = PairSet(Path(self.cfg.data), self.spec, "train")
         try:
             self.val = PairSet(Path(self.cfg.data), self.spec, "val")
@@ -97,7 +101,10 @@ class StudentSolver(Solver):
             if self.cfg.lambda_real_edit:
                 # Sees an edit alone (output minus input) and its condition: a photo would be told
                 # from a render at once, a change much less.
-                self.E = Discriminator(self.cfg.d_ch, inputs=3 + COND).to(memory_format=torch.channels_last)
+                # --real-edit-output: beside the output, a change of colour has to end in colours a
+                # face or its background has (E1's hair taken away left green and yellow fringes).
+                shown = 6 if self.cfg.real_edit_output else 3
+                self.E = Discriminator(self.cfg.d_ch, inputs=shown + COND).to(memory_format=torch.channels_last)
                 self.nets = ("G", "D", "R", "E")
 
     def optimizers(self):
@@ -224,7 +231,10 @@ class StudentSolver(Solver):
         self.opts["R"].zero_grad()
         d_loss.backward()
         self.opts["R"].step()
-        g_adv = lsgan(self.R(seen), True)
+        # --real-adv-edited: averaged over the crop, a fringe the edit left is a few patches among
+        # two hundred the input's pixels already make real.
+        where = (alpha * r.get("inside", 1)).detach() if cfg.real_adv_edited else None
+        g_adv = lsgan(self.R(seen), True, where)
         view = r["rng"].integers(-4, 5, 2)
         logit, age = self.C(softened(seen, view, cfg.real_blur))
         with torch.no_grad():
@@ -243,8 +253,8 @@ class StudentSolver(Solver):
             # Eye shadow and lip colour make a man a realistic photo of a woman, and the classifier
             # believes them; the teacher never paints them. The change itself must look like one
             # of the teacher's for the same condition.
-            edit = torch.cat([seen - x, tiled(c, x)], 1)
-            teacher = torch.cat([pairs["y"] - pairs["x"], tiled(pairs["c"], pairs["x"])], 1)
+            edit = self.edit_shown(x, seen, c)
+            teacher = self.edit_shown(pairs["x"], pairs["y"], pairs["c"])
             e_loss = 0.5 * (lsgan(self.E(teacher), True) + lsgan(self.E(edit.detach()), False))
             self.opts["E"].zero_grad()
             e_loss.backward()
@@ -270,6 +280,10 @@ class StudentSolver(Solver):
             loss = loss + cfg.lambda_real_cyc * g_cyc
             logs["G/real_cyc"] = g_cyc.item()
         return loss, logs
+
+    def edit_shown(self, before: torch.Tensor, after: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """What the discriminator of changes sees: the change, the output (--real-edit-output), the condition."""
+        return torch.cat([after - before, *([after] if self.cfg.real_edit_output else []), tiled(c, after)], 1)
 
     @staticmethod
     def deployable(cfg):
