@@ -875,3 +875,33 @@ def test_a_discriminator_of_changes_that_sees_the_output(student, pairs, classif
         seen[shown] = (scores[0] - scores[1]).abs().max().item()
         assert solver.E.features[0].in_channels == (6 if shown else 3) + b["c"].shape[1]
     assert seen[False] < 1e-5 and seen[True] > 1e-2  # 1e-5: the rounding of (start + change) - start
+
+
+def test_pairs_that_take_hair_away_can_be_left_out(pairs, tmp_path, capsys):
+    """--max-shrink F: an edit whose person mask is smaller than its source's by more than F (the
+    teacher's "to male" taking long hair away, the background behind it to invent) is left out of
+    training with its way back; every other example stays, and the option reaches the student."""
+    from trainer.pairs import HOLDOUT, PairSet, silhouette
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    spec = AlignSpec(64, 0.3)
+    ratios = []
+    for path in sorted((pairs / "pairs").glob("[0-9]*.npz")):
+        with np.load(path) as f:
+            if int(path.stem) % HOLDOUT != HOLDOUT - 1 and f["found"]:
+                ratios += [silhouette(f["masks"], k) for k in range(1, len(f["kept"]) + 1) if f["kept"][k - 1]]
+    assert min(ratios) < max(ratios)
+    cut = 1 - float(np.median(ratios))  # about half the edits shrink more than the median
+    gone = sum(r < 1 - cut for r in ratios)
+    assert 0 < gone < len(ratios)
+    every, fewer = PairSet(pairs, spec), PairSet(pairs, spec, max_shrink=cut)
+    assert every.forward.sum() == len(ratios) and fewer.forward.sum() == len(ratios) - gone
+    assert len(every) - len(fewer) == 2 * gone  # the edit and its way back
+    assert (~fewer.forward).sum() == (~every.forward).sum() - gone
+    solver = StudentSolver(Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, batch=2,
+                                  max_shrink=cut), tmp_path / "s")
+    assert len(solver.data) == len(fewer)
+    code, _, err = run_cli(capsys, "train", "--kind", "student", "--data", pairs, "--run", tmp_path / "r",
+                           "--size", "64", "--batch", "2", "--steps", "1", "--threads", "1", "--max-shrink", "1.5")
+    assert code == 2 and "--max-shrink" in err and len(err.strip().splitlines()) == 1

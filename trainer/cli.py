@@ -114,6 +114,9 @@ def parser() -> argparse.ArgumentParser:
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--tight", type=within("--tight", 0, 1),
                    help="student: the fraction of examples cut to a tight chip whose border repeats (as UTKFace's)")
+    t.add_argument("--max-shrink", type=within("--max-shrink", 0, 1), metavar="FRACTION",
+                   help="student: leave out pairs whose edit shrinks the person's silhouette by more than FRACTION "
+                        "(hair taken away, with a background to invent)")
     t.add_argument("--robust", type=within("--robust", 0, 100), metavar="EPS",
                    help="attributes: train on the worst input within an L2 ball of radius EPS ([-1, 1] pixels)")
     t.add_argument("--mask", action="store_true", default=None,

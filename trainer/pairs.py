@@ -59,6 +59,11 @@ def composite(source: np.ndarray, edit: np.ndarray, masks: tuple[np.ndarray, np.
     return np.round(source + union[..., None] * (edit.astype(np.float32) - source)).astype(np.uint8)
 
 
+def silhouette(masks: np.ndarray, k: int) -> float:
+    """The area of edit k's person mask over the source's (masks[0])."""
+    return float(masks[k].sum(dtype=np.float64) / max(masks[0].sum(dtype=np.float64), 1.0))
+
+
 def reverse(cond: np.ndarray, source_female: float) -> np.ndarray:
     """The condition that leads from an edit back to its source."""
     return np.array([source_female if cond[1] else 0.5, cond[1], -cond[2]], np.float32)
@@ -67,9 +72,11 @@ def reverse(cond: np.ndarray, source_female: float) -> np.ndarray:
 class PairSet:
     """All kept pairs of a synthesis folder in memory, at `spec`: inputs and targets (N, S, S, 3)
     uint8 BGR, conditions (N, 3) float32, identity index per example, and whether an example is a
-    teacher edit of its source (`forward`; else the way back or "no change")."""
+    teacher edit of its source (`forward`; else the way back or "no change"). `max_shrink` > 0
+    leaves out edits (and their way back) whose person mask is smaller than the source's by more
+    than that fraction: hair taken away, with the background behind it to invent."""
 
-    def __init__(self, folder: Path, spec: AlignSpec, split: str = "train"):
+    def __init__(self, folder: Path, spec: AlignSpec, split: str = "train", max_shrink: float = 0.0):
         files = sorted((Path(folder) / "pairs").glob("[0-9]*.npz"))
         if not files:
             raise MirrorError(f"{folder}: no pairs (run 'mirror-train synthesize --out {folder}' first)")
@@ -94,7 +101,7 @@ class PairSet:
                 ids.append(i)
                 forward.append(False)
                 for k, cond in enumerate(f["conditions"], 1):
-                    if not f["kept"][k - 1]:
+                    if not f["kept"][k - 1] or (max_shrink and silhouette(f["masks"], k) < 1 - max_shrink):
                         continue
                     edit = composite(src, crops[k], (masks[0], masks[k]), valid)
                     cond = cond.copy()

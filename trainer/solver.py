@@ -93,6 +93,9 @@ class Config:
     real_cyc_face: bool = False  # student: real faces' cycle inside the face only
     lambda_real_edit: float = 0.0  # student: real faces' changes answer to a discriminator of the teacher's
     real_inside: bool = False  # student: real faces' terms see the edit on the photo's own pixels only
+    # Student: pairs whose edit shrinks the person's silhouette by more than this fraction are left
+    # out of training (the teacher's "to male" often takes long hair away; 0: all kept).
+    max_shrink: float = 0.0
     real_adv_edited: bool = False  # student: the real-photo discriminator's verdict counts where the alpha is open
     real_edit_output: bool = False  # student: the discriminator of changes sees the output beside the change
     # The years a real face is asked for are read through the classifier's own age slope on the
