@@ -905,3 +905,41 @@ def test_pairs_that_take_hair_away_can_be_left_out(pairs, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--kind", "student", "--data", pairs, "--run", tmp_path / "r",
                            "--size", "64", "--batch", "2", "--steps", "1", "--threads", "1", "--max-shrink", "1.5")
     assert code == 2 and "--max-shrink" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_gender_edit_can_keep_the_hair_the_teacher_took(pairs, tmp_path):
+    """--keep-hair: where a gender edit's person mask lost what the source's had (long hair, the
+    background behind it the teacher's invention), the target is the source; a jaw drawn a little
+    narrower is not hair taken, and age edits keep the teacher's target."""
+    from trainer.pairs import PairSet, composite, taken
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    path = next(p for p in sorted((pairs / "pairs").glob("[0-9]*.npz")) if np.load(p)["found"])
+    with np.load(path) as f:
+        src, edit, before = f["crops"][0], f["crops"][1], f["masks"][0]
+    n = before.shape[0]
+    after = cv2.erode(before, np.ones((5, 5), np.uint8))  # the whole outline 2 px narrower...
+    after[:, : n // 2] = 0  # ...and the left half of the person gone
+    gone = taken(before, after)
+    assert gone[:, n // 2 + 8:].sum() == 0  # the narrower outline alone is not taken
+    assert gone[:, : n // 2].sum() > 0.9 * (before[:, : n // 2 - 8] > 127).sum()
+    valid = np.ones((n, n), np.float32)
+    kept, plain = (composite(src, edit, (before, after), valid, keep) for keep in (True, False))
+    deep = cv2.erode(gone, np.ones((25, 25), np.uint8)) > 0  # past the grown, feathered border
+    assert deep.sum() > 500
+    np.testing.assert_array_equal(kept[deep], src[deep])
+    assert np.abs(plain[deep].astype(int) - src[deep]).mean() > 2  # the teacher's change there is gone
+    far = cv2.dilate(gone, np.ones((25, 25), np.uint8)) == 0
+    np.testing.assert_array_equal(kept[far], plain[far])
+
+    spec = AlignSpec(64, 0.3)
+    every, hair = PairSet(pairs, spec), PairSet(pairs, spec, keep_hair=True)
+    np.testing.assert_array_equal(every.conditions, hair.conditions)
+    back = np.flatnonzero(hair.forward) + 1  # an edit's way back starts from the target it kept
+    np.testing.assert_array_equal(hair.inputs[back], hair.targets[back - 1])
+    age = every.conditions[:, 1] == 0
+    np.testing.assert_array_equal(every.targets[age], hair.targets[age])
+    solver = StudentSolver(Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, batch=2,
+                                  keep_hair=True), tmp_path / "s")
+    np.testing.assert_array_equal(solver.data.targets, hair.targets)

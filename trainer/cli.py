@@ -117,6 +117,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-shrink", type=within("--max-shrink", 0, 1), metavar="FRACTION",
                    help="student: leave out pairs whose edit shrinks the person's silhouette by more than FRACTION "
                         "(hair taken away, with a background to invent)")
+    t.add_argument("--keep-hair", action="store_true", default=None,
+                   help="student: where a gender edit takes the person away (long hair), its target keeps the source")
     t.add_argument("--robust", type=within("--robust", 0, 100), metavar="EPS",
                    help="attributes: train on the worst input within an L2 ball of radius EPS ([-1, 1] pixels)")
     t.add_argument("--mask", action="store_true", default=None,

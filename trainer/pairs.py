@@ -50,13 +50,28 @@ def replicate(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return image[ys[nearest], xs[nearest]]
 
 
-def composite(source: np.ndarray, edit: np.ndarray, masks: tuple[np.ndarray, np.ndarray], valid: np.ndarray) -> np.ndarray:
+def composite(source: np.ndarray, edit: np.ndarray, masks: tuple[np.ndarray, np.ndarray], valid: np.ndarray,
+              keep_hair: bool = False) -> np.ndarray:
     """The edit where either render is the person (grown a little, feathered) and the render is its
-    own, the source elsewhere."""
+    own, the source elsewhere. `keep_hair`: also the source where the edit took the person away
+    (`taken`)."""
     union = np.maximum(*masks).astype(np.float32) / 255.0
     k = max(3, union.shape[0] // 32) | 1
-    union = cv2.GaussianBlur(cv2.dilate(union, np.ones((k, k), np.uint8)), (k, k), 0) * valid
-    return np.round(source + union[..., None] * (edit.astype(np.float32) - source)).astype(np.uint8)
+    grow = np.ones((k, k), np.uint8)
+    where = cv2.dilate(union, grow)
+    if keep_hair:
+        where *= 1 - cv2.dilate(taken(*masks), grow)
+    where = cv2.GaussianBlur(where, (k, k), 0) * valid
+    return np.round(source + where[..., None] * (edit.astype(np.float32) - source)).astype(np.uint8)
+
+
+def taken(source: np.ndarray, edit: np.ndarray) -> np.ndarray:
+    """Where the source render is the person and the edit is not (float32 0/1): long hair the
+    teacher's "to male" took away, with a background behind it that the teacher invented and a
+    student cannot. Strips thinner than a sixteenth of the crop (a jaw drawn narrower) are not."""
+    gone = ((source.astype(np.int16) - edit) > 127).astype(np.uint8)
+    k = max(3, source.shape[0] // 16) | 1
+    return cv2.morphologyEx(gone, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)).astype(np.float32)
 
 
 def silhouette(masks: np.ndarray, k: int) -> float:
@@ -74,9 +89,12 @@ class PairSet:
     uint8 BGR, conditions (N, 3) float32, identity index per example, and whether an example is a
     teacher edit of its source (`forward`; else the way back or "no change"). `max_shrink` > 0
     leaves out edits (and their way back) whose person mask is smaller than the source's by more
-    than that fraction: hair taken away, with the background behind it to invent."""
+    than that fraction: hair taken away, with the background behind it to invent. `keep_hair`
+    keeps the gender edits among them with the source's hair where it was taken (`composite`); an
+    age edit that takes hair keeps its greyer, shorter hair, which the source's would contradict."""
 
-    def __init__(self, folder: Path, spec: AlignSpec, split: str = "train", max_shrink: float = 0.0):
+    def __init__(self, folder: Path, spec: AlignSpec, split: str = "train", max_shrink: float = 0.0,
+                 keep_hair: bool = False):
         files = sorted((Path(folder) / "pairs").glob("[0-9]*.npz"))
         if not files:
             raise MirrorError(f"{folder}: no pairs (run 'mirror-train synthesize --out {folder}' first)")
@@ -103,7 +121,7 @@ class PairSet:
                 for k, cond in enumerate(f["conditions"], 1):
                     if not f["kept"][k - 1] or (max_shrink and silhouette(f["masks"], k) < 1 - max_shrink):
                         continue
-                    edit = composite(src, crops[k], (masks[0], masks[k]), valid)
+                    edit = composite(src, crops[k], (masks[0], masks[k]), valid, keep_hair and bool(cond[1]))
                     cond = cond.copy()
                     if not cond[1]:
                         cond[0] = 0.5  # no gender asked: the target gender says nothing
