@@ -90,8 +90,9 @@ class PairSet:
     teacher edit of its source (`forward`; else the way back or "no change"). `max_shrink` > 0
     leaves out edits (and their way back) whose person mask is smaller than the source's by more
     than that fraction: hair taken away, with the background behind it to invent. `keep_hair`
-    keeps the gender edits among them with the source's hair where it was taken (`composite`); an
-    age edit that takes hair keeps its greyer, shorter hair, which the source's would contradict."""
+    keeps the gender edits among them, those that also age included, with the source's hair where it
+    was taken (`composite`); an edit that only ages keeps its greyer, shorter hair, which the
+    source's would contradict."""
 
     def __init__(self, folder: Path, spec: AlignSpec, split: str = "train", max_shrink: float = 0.0,
                  keep_hair: bool = False):
