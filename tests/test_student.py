@@ -943,3 +943,67 @@ def test_a_gender_edit_can_keep_the_hair_the_teacher_took(pairs, tmp_path):
     solver = StudentSolver(Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, batch=2,
                                   keep_hair=True), tmp_path / "s")
     np.testing.assert_array_equal(solver.data.targets, hair.targets)
+
+
+def test_coarse_hair_keeps_the_face_and_the_hair_the_teacher_changed_not_its_strands(pairs):
+    """--coarse-hair: outside the face a target keeps the teacher's coarse change (hair greyed or
+    added) and drops the strands it merely re-rendered; inside the face every change stays."""
+    from trainer.pairs import PairSet, coarse_only, face_in
+
+    path = next(p for p in sorted((pairs / "pairs").glob("[0-9]*.npz")) if np.load(p)["found"])
+    with np.load(path) as f:
+        src, points, matrix = f["crops"][0], f["points"], f["matrix"]
+    n = src.shape[0]
+    face = face_in(points, matrix, AlignSpec(n, 0.5))
+    # The face the stored crop was cut around, by the runtime's alignment of the same landmarks.
+    a = Alignment.from_landmarks(points, AlignSpec(n, 0.5))
+    hull = blend.face_mask(a.to_crop(points), n, feather=0) > 0.5
+    assert face[hull].min() > 0.9 and 0.1 < (face > 0.5).mean() < 0.6
+    outside = cv2.erode((face < 0.01).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    rng = np.random.default_rng(0)
+    strands = rng.choice([-40, 40], size=(n, n, 1)).astype(np.float32)  # fine, zero-mean: strands re-drawn
+    grey = np.zeros((n, n, 1), np.float32)
+    grey[: n // 4] = 60  # coarse: the top of the head greyed
+    change = strands * (np.arange(n)[:, None, None] >= n // 4) + grey
+    edit = np.clip(src.astype(np.float32) + change, 0, 255).astype(np.uint8)
+    out = coarse_only(src, edit, face, 12.0).astype(int)
+    redrawn = outside.copy()
+    redrawn[: n // 4 + n // 8] = False  # clear of the greyed band's blurred edge
+    assert np.abs(out[redrawn] - src[redrawn]).mean() < 2 < np.abs(edit[redrawn].astype(int) - src[redrawn]).mean()
+    top = outside.copy()
+    top[n // 4 - n // 16:] = False
+    assert np.abs(out[top] - edit[top]).mean() < 2
+    inner = face > 0.99
+    np.testing.assert_array_equal(out[inner], edit[inner])
+
+    spec = AlignSpec(64, 0.3)
+    every, coarse = PairSet(pairs, spec), PairSet(pairs, spec, coarse=12.0)
+    np.testing.assert_array_equal(every.conditions, coarse.conditions)
+    still = (every.inputs == every.targets).all((1, 2, 3))  # each source's "no change"
+    assert still.any()
+    np.testing.assert_array_equal(every.inputs[still], coarse.inputs[still])
+    moved = np.abs(every.targets.astype(int) - every.inputs).mean()
+    assert np.abs(coarse.targets.astype(int) - coarse.inputs).mean() < moved
+
+
+def test_two_processes_sharing_a_synthesis_render_each_identity_once(pairs, monkeypatch, capsys):
+    """--share K/N: processes side by side take the identities K modulo N, and together write what
+    one would."""
+    before = {i: dict(np.load(pairs / "pairs" / f"{i:06d}.npz")) for i in (6, 7)}
+    for i in before:
+        (pairs / "pairs" / f"{i:06d}.npz").unlink()
+    from trainer.teacher import Teacher
+
+    real, sources = Teacher.render, []
+    monkeypatch.setattr(Teacher, "render", lambda self, w: sources.append(1) or real(self, w))
+    synthesizer(pairs).run(share=(1, 2))
+    assert not (pairs / "pairs" / "000006.npz").exists() and (pairs / "pairs" / "000007.npz").exists()
+    synthesizer(pairs).run(share=(0, 2))
+    for i, rec in before.items():
+        after = dict(np.load(pairs / "pairs" / f"{i:06d}.npz"))
+        for key in rec:
+            np.testing.assert_array_equal(rec[key], after[key], err_msg=key)
+    assert len(sources) == sum(len(r.get("conditions", [])) for r in before.values())
+    capsys.readouterr()  # the progress bars above
+    code, _, err = run_cli(capsys, "synthesize", "--out", pairs, "--share", "2/2")
+    assert code == 2 and err.count("\n") == 1 and "--share" in err

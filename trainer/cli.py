@@ -60,13 +60,21 @@ def cmd_export(a) -> None:
     print(json.dumps({k: card[k] for k in ("name", "task", "format", "parity", "latency_ms")}, indent=2))
 
 
+def share(text: str) -> tuple[int, int]:
+    """--share K/N: a whole K in [0, N) over a whole N of at least 1."""
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and int(k) < int(n)):
+        raise argparse.ArgumentTypeError(f"--share must be K/N with 0 <= K < N, got {text!r}")
+    return int(k), int(n)
+
+
 def cmd_synthesize(a) -> None:
     from mirror.models import default_models
 
     from .synthesize import Settings, Synthesizer
 
     settings = Settings(**{f: getattr(a, f) for f in Settings.__dataclass_fields__ if getattr(a, f, None) is not None})
-    print(json.dumps(Synthesizer(Path(a.out), settings, a.models or default_models()).run(), indent=2))
+    print(json.dumps(Synthesizer(Path(a.out), settings, a.models or default_models()).run(share=a.share), indent=2))
 
 
 def cmd_eval(a) -> None:
@@ -119,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
                         "(hair taken away, with a background to invent)")
     t.add_argument("--keep-hair", action="store_true", default=None,
                    help="student: where a gender edit takes the person away (long hair), its target keeps the source")
+    t.add_argument("--coarse-hair", type=within("--coarse-hair", 0, 255), metavar="LEVEL",
+                   help="student: outside the face, targets keep only the teacher's coarse change (above about LEVEL "
+                        "grey levels blurred), not the strands it re-rendered")
     t.add_argument("--robust", type=within("--robust", 0, 100), metavar="EPS",
                    help="attributes: train on the worst input within an L2 ball of radius EPS ([-1, 1] pixels)")
     t.add_argument("--mask", action="store_true", default=None,
@@ -169,6 +180,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--age-span", type=float, help="years of the age shift at a = +-1")
     s.add_argument("--threads", type=int, help="OpenVINO threads (0: all cores)")
     s.add_argument("--models", type=Path, help="folder with the attribute classifier (default: exported_models)")
+    s.add_argument("--share", type=share, default=(0, 1), metavar="K/N",
+                   help="render only identities K modulo N: N processes side by side fill one folder")
     s.set_defaults(func=cmd_synthesize)
 
     v = sub.add_parser("eval", help="judge an exported model with independent judges; figures go into its card")

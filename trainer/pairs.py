@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from mirror.align import AlignSpec, between
+from mirror.blend import face_mask
 from mirror.contract import to_tensor
 from mirror.errors import MirrorError
 
@@ -74,6 +75,31 @@ def taken(source: np.ndarray, edit: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(gone, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)).astype(np.float32)
 
 
+def coarse_only(source: np.ndarray, edit: np.ndarray, face: np.ndarray, level: float) -> np.ndarray:
+    """The edit with its change outside the face kept only where the change is coarse (hair added,
+    taken or greyed: blurred over a sixteenth of the crop, more than about `level` grey levels),
+    the source elsewhere. The teacher re-renders every strand of hair it keeps; a student cannot
+    guess those strands, and learning to repaint them paints its own speckled texture over a
+    photo's real hair. Inside `face` (0..1) every change stays: lines, beard, lipstick."""
+    change = edit.astype(np.float32) - source
+    k = max(3, source.shape[0] // 16) | 1
+    coarse = np.abs(cv2.GaussianBlur(change, (k, k), 0)).max(-1)
+    keep = cv2.GaussianBlur(np.clip(coarse / level - 0.5, 0, 1), (k, k), 0)
+    keep = np.maximum(keep, face)
+    return np.round(source + keep[..., None] * change).astype(np.uint8)
+
+
+def face_in(points: np.ndarray, matrix: np.ndarray, spec: AlignSpec) -> np.ndarray:
+    """The face (the landmarks' hull, grown by a 32nd of the crop and feathered) in a pair's
+    crop at `spec`, from the source render's landmarks and the stored crop's matrix."""
+    m = between(STORE, spec) @ np.vstack([matrix, [0, 0, 1]])
+    xy = points[:, :2] @ m[:, :2].T + m[:, 2]
+    hull = face_mask(xy, spec.size, feather=0)
+    r = max(1, spec.size // 32)
+    grown = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return cv2.GaussianBlur(grown, (0, 0), r / 2)
+
+
 def silhouette(masks: np.ndarray, k: int) -> float:
     """The area of edit k's person mask over the source's (masks[0])."""
     return float(masks[k].sum(dtype=np.float64) / max(masks[0].sum(dtype=np.float64), 1.0))
@@ -92,10 +118,11 @@ class PairSet:
     than that fraction: hair taken away, with the background behind it to invent. `keep_hair`
     keeps the gender edits among them, those that also age included, with the source's hair where it
     was taken (`composite`); an edit that only ages keeps its greyer, shorter hair, which the
-    source's would contradict."""
+    source's would contradict. `coarse` > 0 keeps only the coarse part of every edit's change
+    outside the face (`coarse_only`, at that level in grey levels)."""
 
     def __init__(self, folder: Path, spec: AlignSpec, split: str = "train", max_shrink: float = 0.0,
-                 keep_hair: bool = False):
+                 keep_hair: bool = False, coarse: float = 0.0):
         files = sorted((Path(folder) / "pairs").glob("[0-9]*.npz"))
         if not files:
             raise MirrorError(f"{folder}: no pairs (run 'mirror-train synthesize --out {folder}' first)")
@@ -114,6 +141,7 @@ class PairSet:
                 valid = resample(inside, spec)
                 female = float(f["female"] > 0.5)
                 src = crops[0]
+                face = face_in(f["points"], f["matrix"], spec) if coarse else None
                 inputs.append(src)
                 targets.append(src)
                 conds.append(np.array([female, 1, 0], np.float32))
@@ -123,6 +151,8 @@ class PairSet:
                     if not f["kept"][k - 1] or (max_shrink and silhouette(f["masks"], k) < 1 - max_shrink):
                         continue
                     edit = composite(src, crops[k], (masks[0], masks[k]), valid, keep_hair and bool(cond[1]))
+                    if coarse:
+                        edit = coarse_only(src, edit, face, coarse)
                     cond = cond.copy()
                     if not cond[1]:
                         cond[0] = 0.5  # no gender asked: the target gender says nothing

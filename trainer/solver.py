@@ -97,6 +97,7 @@ class Config:
     # out of training (the teacher's "to male" often takes long hair away; 0: all kept).
     max_shrink: float = 0.0
     keep_hair: bool = False  # student: a gender edit's target keeps the source's hair where the teacher took it
+    coarse_hair: float = 0.0  # student: outside the face, targets keep only the teacher's coarse change (grey levels; 0: all of it)
     real_adv_edited: bool = False  # student: the real-photo discriminator's verdict counts where the alpha is open
     real_edit_output: bool = False  # student: the discriminator of changes sees the output beside the change
     # The years a real face is asked for are read through the classifier's own age slope on the

@@ -70,7 +70,8 @@ class StudentSolver(Solver):
             raise MirrorError("--real-edit-output shows the discriminator of changes more: it needs --lambda-real-edit")
         if self.cfg.real_adv_edited and not self.cfg.real:
             raise MirrorError("--real-adv-edited weighs the real-photo discriminator's verdict: it needs --real")
-        self.data = PairSet(Path(self.cfg.data), self.spec, "train", self.cfg.max_shrink, self.cfg.keep_hair)
+        self.data = PairSet(Path(self.cfg.data), self.spec, "train", self.cfg.max_shrink, self.cfg.keep_hair,
+                            self.cfg.coarse_hair)
         try:
             self.val = PairSet(Path(self.cfg.data), self.spec, "val")
         except MirrorError:  # a handful of identities holds none out: the samples show training pairs

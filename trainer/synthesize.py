@@ -269,17 +269,23 @@ class Synthesizer:
             return "age did not move"
         return ""
 
-    def run(self, identities: int | None = None) -> dict:
+    def run(self, identities: int | None = None, share: tuple[int, int] = (0, 1)) -> dict:
+        """Renders the identities not yet written; `share` (k, n) takes only those with index k
+        modulo n, so n processes can fill one folder side by side (each file is written whole
+        under a name of its own, and the first to start writes the directions the others read)."""
         n = identities or self.s.identities
         self.check_settings()
         self.mean = self.style_mean()
         folder = self.out / "pairs"
         folder.mkdir(parents=True, exist_ok=True)
-        todo = [i for i in range(n) if not (folder / f"{i:06d}.npz").is_file()]
-        bar = tqdm(total=n, initial=n - len(todo), desc="synthesize", unit="id")
+        mine = range(share[0], n, share[1])
+        todo = [i for i in mine if not (folder / f"{i:06d}.npz").is_file()]
+        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="synthesize", unit="id")
         try:
             d = self.directions(bar) if todo else None
             for i in todo:
+                if (folder / f"{i:06d}.npz").is_file():
+                    continue  # another process took it
                 _save(folder / f"{i:06d}.npz", **self.pair(i, d))
                 bar.update(1)
         finally:
