@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from mirror.align import AlignSpec, between
+from mirror.align import Alignment, AlignSpec, between
 from mirror.blend import face_mask
 from mirror.contract import to_tensor
 from mirror.errors import MirrorError
@@ -92,9 +92,8 @@ def coarse_only(source: np.ndarray, edit: np.ndarray, face: np.ndarray, level: f
 def face_in(points: np.ndarray, matrix: np.ndarray, spec: AlignSpec) -> np.ndarray:
     """The face (the landmarks' hull, grown by a 32nd of the crop and feathered) in a pair's
     crop at `spec`, from the source render's landmarks and the stored crop's matrix."""
-    m = between(STORE, spec) @ np.vstack([matrix, [0, 0, 1]])
-    xy = points[:, :2] @ m[:, :2].T + m[:, 2]
-    hull = face_mask(xy, spec.size, feather=0)
+    to_spec = Alignment(between(STORE, spec) @ np.vstack([matrix, [0, 0, 1]]), spec)
+    hull = face_mask(to_spec.to_crop(points), spec.size, feather=0)
     r = max(1, spec.size // 32)
     grown = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return cv2.GaussianBlur(grown, (0, 0), r / 2)
