@@ -24,7 +24,11 @@ def face_tile(image: np.ndarray, result, side: int = 256, reach: float = 0.85) -
     (in face sizes from the centre) takes in the hair too when larger."""
     pts = result.faces[0].face.xy
     (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-    c, r = (np.array([x0 + x1, y0 + y1]) / 2), reach * max(x1 - x0, y1 - y0)
+    h, w = image.shape[:2]
+    # The square is kept inside the photo (smaller, or off centre near an edge): past the edge
+    # there would be only repeated border pixels, which read as the model's streaks.
+    r = min(reach * max(x1 - x0, y1 - y0), min(h, w) / 2)
+    c = np.clip(np.array([x0 + x1, y0 + y1]) / 2, r, np.array([w, h]) - r)
     m = np.array([[side / (2 * r), 0, side / 2 - c[0] * side / (2 * r)], [0, side / (2 * r), side / 2 - c[1] * side / (2 * r)]])
     return cv2.warpAffine(image, m, (side, side), borderMode=cv2.BORDER_REPLICATE)
 
