@@ -698,7 +698,7 @@ def test_real_faces_keep_their_background_where_the_teacher_never_edits(student,
     from trainer.student import reach
 
     solvers = {w: trained_on_real(pairs, student[1], classifier, tmp_path / str(w), lambda_real_alpha=w)
-               for w in (0.0, 20.0)}
+               for w in (0.0, 60.0)}
     where = reach(solvers[0.0].data)
     assert where.shape == (1, 1, 64, 64) and 0 < where.mean() < 1
     assert where[..., 24:40, 24:40].mean() > where[..., :8, :].mean()  # the face, not the crop's top
@@ -707,7 +707,9 @@ def test_real_faces_keep_their_background_where_the_teacher_never_edits(student,
     with torch.no_grad():
         for w, solver in solvers.items():
             outside[w] = (solver.G(r["x"], r["c"])[1] * (1 - where)).mean().item()
-    assert outside[20.0] < 0.8 * outside[0.0], outside
+    # At 20 the alpha outside kept 0.86 of it on one CPU (0.8 passed on others): too close to the
+    # numerics of ten steps. At 60 it keeps 0.65 there, at 200 0.36.
+    assert outside[60.0] < 0.8 * outside[0.0], outside
 
 
 def test_real_faces_keep_their_outline(student, pairs, classifier, tmp_path):
