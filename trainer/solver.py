@@ -79,6 +79,11 @@ class Config:
     # Pull of a real face's alpha towards "no change" where the teacher's edits never reach (the
     # background): with no pair to say where, the alpha would open over the whole crop and redraw it.
     lambda_real_alpha: float = 0.0
+    # Pull of a real face's alpha towards "no change" everywhere (GANimation's attention L1): the
+    # pairs open it over the whole head for every edit, and where it is open the colour head redraws
+    # real hair at 128 px (speckle, blur; docs/alpha_probe.py). What the classifier and the
+    # discriminator of changes need stays open.
+    lambda_real_sparse: float = 0.0
     # The classifier's reading of an edited real face counts only up to this margin (logits) past
     # its boundary: a face already read as the asked gender is not pushed further (0: unbounded).
     real_margin: float = 0.0

@@ -68,6 +68,8 @@ class StudentSolver(Solver):
             raise MirrorError("--lambda-real-edit judges real faces' edits: it needs --real")
         if self.cfg.real_edit_output and not self.cfg.lambda_real_edit:
             raise MirrorError("--real-edit-output shows the discriminator of changes more: it needs --lambda-real-edit")
+        if self.cfg.lambda_real_sparse and not self.cfg.real:
+            raise MirrorError("--lambda-real-sparse shuts real faces' alpha: it needs --real")
         if self.cfg.real_adv_edited and not self.cfg.real:
             raise MirrorError("--real-adv-edited weighs the real-photo discriminator's verdict: it needs --real")
         self.data = PairSet(Path(self.cfg.data), self.spec, "train", self.cfg.max_shrink, self.cfg.keep_hair,
@@ -221,7 +223,7 @@ class StudentSolver(Solver):
         to a discriminator of the teacher's changes, which `pairs` (the step's pairs) show it
         (lambda_real_edit). What keeps the person: the edit taken back gives the face again
         (lambda_real_cyc), the alpha stays shut where the teacher's edits never reach
-        (lambda_real_alpha), and the face's outline stays where it was (lambda_real_outline)."""
+        (lambda_real_alpha) and where the edit does not need it (lambda_real_sparse), and the face's outline stays where it was (lambda_real_outline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.G(x, c)
         # --real-inside: past a chip's edge the crop only repeats the photo's border, no face's
@@ -267,6 +269,10 @@ class StudentSolver(Solver):
             g_outside = (alpha * (1 - self.reach)).mean()
             loss = loss + cfg.lambda_real_alpha * g_outside
             logs["G/real_alpha"] = g_outside.item()
+        if cfg.lambda_real_sparse:
+            g_sparse = alpha.mean()
+            loss = loss + cfg.lambda_real_sparse * g_sparse
+            logs["G/real_sparse"] = g_sparse.item()
         if cfg.lambda_real_outline:
             band = r["outline"]
             g_outline = ((fake - x).abs() * band).sum() / (3 * band.sum()).clamp(min=1)
