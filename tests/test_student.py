@@ -146,6 +146,27 @@ def test_one_pass_serves_both_sliders(student):
     assert [(m.task, what) for m, what in steps] == [("edit", ("gender", "age"))]
 
 
+def test_an_edit_model_can_serve_one_slider_beside_the_others_own_model(student, classifier, tmp_path, capsys):
+    """Exported with --serves gender, the student runs the gender slider and the shipped age model
+    the age slider, each face through both; --serves on a model of one task is a one-line error."""
+    models = tmp_path / "models"
+    code, _, err = run_cli(capsys, "export", student[0].parent / "run", "--out", models / "edit", "--data", student[1],
+                           "--calibration", "8", "--parity", "4", "--latency-runs", "1", "--serves", "gender")
+    assert code == 0, err
+    assert json.loads((models / "edit.json").read_text())["serves"] == ["gender"]
+    for f in ("age.onnx", "age.json"):
+        (models / f).write_bytes((REPO / "exported_models" / f).read_bytes())
+    effect = Effect("female", age=0.5)
+    with Pipeline(Registry(models), Settings(effect), video=False) as pipeline:
+        steps = pipeline.translator.plan(effect)
+        assert [(m.task, what) for m, what in steps] == [("edit", ("gender",)), ("age", ("age",))]
+        image = cv2.imread(str(MEDIA / "obama.jpg"))
+        assert pipeline(image).faces[0].changed
+    code, _, err = run_cli(capsys, "export", classifier.parent, "--out", tmp_path / "x", "--serves", "age")
+    assert code == 2 and "--serves" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
+
+
 def test_student_runs_in_the_runtime_with_the_alpha_paste(student):
     image = cv2.imread(str(MEDIA / "obama.jpg"))
     with Pipeline(Registry(student[0]), Settings(Effect("swap", age=-0.5)), video=False) as pipeline:

@@ -65,6 +65,7 @@ def task_of(cfg: Config) -> str:
     return {"attributes": "attributes", "student": "edit"}.get(cfg.kind, cfg.task)
 
 
+EFFECTS = ("gender", "age")  # the sliders an edit model can serve
 # The edit model's calibration and parity conditions, in turn: each gender alone, age both ways,
 # and both at once; (target P(female), gender asked, age shift).
 EDITS = np.array([[1, 1, 0], [0, 1, 0], [0.5, 0, 1], [0.5, 0, -1], [1, 1, 0.5], [0, 1, -0.5]], np.float32)
@@ -225,14 +226,17 @@ def cpu_name() -> str:
 
 
 def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64, parity: int = 32,
-           runs: int = 50, int8_tolerance: float = INT8_TOLERANCE) -> dict:
+           runs: int = 50, int8_tolerance: float = INT8_TOLERANCE, serves: tuple[str, ...] = EFFECTS) -> dict:
     """Exports the run to `out`.onnx and `out`.json; returns the card. int8 ships when it is the
     faster and its mean error against torch stays within `int8_tolerance` (pixels; for the
-    classifier, years of age)."""
+    classifier, years of age). An edit model serves the sliders in `serves`: one of them alone
+    leaves the other to its own model beside it."""
     run, out = Path(run), Path(out)
     cfg, state = load_run(run)
-    module = deployable(cfg, state, run / "checkpoint.pt")
     task = task_of(cfg)
+    if tuple(serves) != EFFECTS and task != "edit":
+        raise MirrorError(f"--serves chooses the sliders of an edit model (a student run); {run} trains {task}")
+    module = deployable(cfg, state, run / "checkpoint.pt")
     if cfg.kind == "student" and data is None:
         raise MirrorError("a student exports with --data: a prepared cache of real faces at its crop margin "
                           "(mirror-train prepare ... --size 160 --margin 0.3), to calibrate int8 on camera-like faces")
@@ -277,7 +281,7 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
         fastest = min(times, key=lambda fmt: min(times[fmt].values()))
         accurate = score(task, report["int8"]) <= int8_tolerance
         shipped = fastest if accurate else "fp32"
-        card = model_card(out.name, cfg, state, task, cache, size, val.spec.margin, shipped)
+        card = model_card(out.name, cfg, state, task, cache, size, val.spec.margin, shipped, serves)
         if task == "edit":
             card["calibration_data"] = describe(cache)
         card["parity"] = {"against": "torch fp32", "unit": "pixels (0-255)" if task != "attributes" else
@@ -300,7 +304,7 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
 
 
 def model_card(name: str, cfg: Config, state: dict, task: str, cache: Path, size: int, margin: float,
-               shipped: str) -> dict:
+               shipped: str, serves: tuple[str, ...] = EFFECTS) -> dict:
     inputs, outputs = card_shapes(task, size)
     card = {"name": name, "task": task, "architecture": architecture(cfg), "objective": objective(cfg),
             "format": "onnx-int8-qdq" if shipped == "int8" else "onnx-fp32",
@@ -310,7 +314,7 @@ def model_card(name: str, cfg: Config, state: dict, task: str, cache: Path, size
             "normalisation": dict(NORMALISATION), "inputs": inputs, "outputs": outputs}
     if task == "edit":
         card["paste"] = "alpha"
-        card["serves"] = ["gender", "age"]
+        card["serves"] = list(serves)
         card["conditions"] = {"condition": "(target P(female): 1 = to female, 0 = to male; gender asked: 1 or 0, "
                                            "then the target is 0.5; age shift a in [-1,1], 0 unchanged)"}
     elif task != "attributes":
