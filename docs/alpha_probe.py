@@ -1,7 +1,8 @@
 """Renders what an edit model does inside its crop, for the test photos of docs/before_after.py:
 per row the crop, then for each edit the model's output and its alpha (white: pasted, black: the
 photo's own pixels). Shows where a model repaints a photo rather than what the paste makes of it
-(python docs/alpha_probe.py MODELS_DIR [--out PNG])."""
+(python docs/alpha_probe.py MODELS_DIR [--out PNG]). Prints the mean alpha of each edit over
+the photos' crops: how much of the crop the model repaints."""
 
 from __future__ import annotations
 
@@ -30,13 +31,14 @@ def main() -> None:
     a = p.parse_args()
     model = default_registry(a.models).require("edit")
     landmarks = Landmarker(max_faces=1, video=False)
-    rows = []
+    rows, opened = [], np.zeros(len(EDITS))
     for name in ROWS:
         photo = cv2.imread(str(MEDIA / name))
         crop = Alignment.from_landmarks(landmarks(photo)[0].xy, model.spec).crop(photo)
         tiles = [crop]
-        for _, condition in EDITS:
+        for i, (_, condition) in enumerate(EDITS):
             out = model.run(to_tensor(crop[None]), np.array([condition], np.float32))
+            opened[i] += out["alpha"].mean() / len(ROWS)
             tiles.append(np.clip(from_tensor(out["image"])[0], 0, 255).astype(np.uint8))
             tiles.append(cv2.cvtColor(np.round(out["alpha"][0, 0] * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR))
         rows.append(np.hstack([cv2.resize(t, (a.side, a.side), interpolation=cv2.INTER_NEAREST) for t in tiles]))
@@ -44,7 +46,7 @@ def main() -> None:
     for i, label in enumerate(["crop"] + [f"{e} {k}" for e, _ in EDITS for k in ("", "alpha")]):
         cv2.putText(head, label.strip(), (i * a.side + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     cv2.imwrite(a.out, np.vstack([head, *rows]))
-    print(a.out)
+    print(a.out, "mean alpha:", ", ".join(f"{e} {v:.3f}" for (e, _), v in zip(EDITS, opened)))
 
 
 if __name__ == "__main__":
