@@ -49,6 +49,16 @@ def pair_l1(fake: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | Non
     return loss / 3
 
 
+def speckle(fake: torch.Tensor, x: torch.Tensor, k: int = 5) -> torch.Tensor:
+    """Fine colour texture the edit adds: the change's chroma (each channel less the pixels' grey),
+    less its own k x k local mean, L1. Rainbow specks and iridescent fringes in repainted hair are
+    that; new hair's strands are mostly light and dark, and a changed skin tone or hair colour is
+    smooth, so neither counts."""
+    d = fake - x
+    d = d - d.mean(1, keepdim=True)
+    return (d - F.avg_pool2d(d, k, 1, k // 2, count_include_pad=False)).abs().mean()
+
+
 def softened(x: torch.Tensor, shift, blur: int = 1) -> torch.Tensor:
     """What a frozen classifier is shown of a generated face: shifted by `shift` (dy, dx) pixels
     and averaged to half size. A fixed aliased view lets a generator fool it with stripes; this

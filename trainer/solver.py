@@ -84,6 +84,9 @@ class Config:
     # real hair at 128 px (speckle, blur; docs/alpha_probe.py). What the classifier and the
     # discriminator of changes need stays open.
     lambda_real_sparse: float = 0.0
+    # Real faces' edits add no fine colour texture (losses.speckle): the rainbow specks the colour
+    # head paints into real hair where the alpha is open (docs/alpha_probe.py).
+    lambda_real_chroma: float = 0.0
     # The classifier's reading of an edited real face counts only up to this margin (logits) past
     # its boundary: a face already read as the asked gender is not pushed further (0: unbounded).
     real_margin: float = 0.0

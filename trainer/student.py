@@ -18,7 +18,7 @@ from mirror.errors import MirrorError
 
 from .attributes import age_slope, frozen_classifier
 from .data import FaceSet, fit_size, photo_area
-from .losses import age_goal, changed, feature_match, gender_loss, lsgan, pair_l1, softened
+from .losses import age_goal, changed, feature_match, gender_loss, lsgan, pair_l1, softened, speckle
 from .models import Discriminator, generator
 from .pairs import PairSet, augment, to_batch as batch_of
 from .solver import Solver, adam, regions
@@ -68,8 +68,9 @@ class StudentSolver(Solver):
             raise MirrorError("--lambda-real-edit judges real faces' edits: it needs --real")
         if self.cfg.real_edit_output and not self.cfg.lambda_real_edit:
             raise MirrorError("--real-edit-output shows the discriminator of changes more: it needs --lambda-real-edit")
-        if self.cfg.lambda_real_sparse and not self.cfg.real:
-            raise MirrorError("--lambda-real-sparse shuts real faces' alpha: it needs --real")
+        for flag in ("lambda_real_sparse", "lambda_real_chroma"):
+            if getattr(self.cfg, flag) and not self.cfg.real:
+                raise MirrorError(f"--{flag.replace('_', '-')} acts on real faces' edits: it needs --real")
         if self.cfg.real_adv_edited and not self.cfg.real:
             raise MirrorError("--real-adv-edited weighs the real-photo discriminator's verdict: it needs --real")
         self.data = PairSet(Path(self.cfg.data), self.spec, "train", self.cfg.max_shrink, self.cfg.keep_hair,
@@ -223,7 +224,8 @@ class StudentSolver(Solver):
         to a discriminator of the teacher's changes, which `pairs` (the step's pairs) show it
         (lambda_real_edit). What keeps the person: the edit taken back gives the face again
         (lambda_real_cyc), the alpha stays shut where the teacher's edits never reach
-        (lambda_real_alpha) and where the edit does not need it (lambda_real_sparse), and the face's outline stays where it was (lambda_real_outline)."""
+        (lambda_real_alpha) and where the edit does not need it (lambda_real_sparse), the edit adds
+        no fine colour texture (lambda_real_chroma), and the face's outline stays where it was (lambda_real_outline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.G(x, c)
         # --real-inside: past a chip's edge the crop only repeats the photo's border, no face's
@@ -273,6 +275,10 @@ class StudentSolver(Solver):
             g_sparse = alpha.mean()
             loss = loss + cfg.lambda_real_sparse * g_sparse
             logs["G/real_sparse"] = g_sparse.item()
+        if cfg.lambda_real_chroma:
+            g_chroma = speckle(fake, x)
+            loss = loss + cfg.lambda_real_chroma * g_chroma
+            logs["G/real_chroma"] = g_chroma.item()
         if cfg.lambda_real_outline:
             band = r["outline"]
             g_outline = ((fake - x).abs() * band).sum() / (3 * band.sum()).clamp(min=1)
