@@ -35,6 +35,7 @@ CONDITION_WIDTH = {"gender": 1, "age": 1, "edit": 3}
 TASK_INPUTS = {task: set(inputs) for task, (inputs, _) in TASK_IO.items()}
 TASK_OUTPUTS = {task: set(TASK_IO[task][1]) for task in ("attributes", "edit")}
 GENERATORS = ("gender", "age", "edit")
+EFFECTS = ("gender", "age")  # the sliders; an edit model serves both or one of them
 PASTES = ("mask", "alpha")  # through the face-oval mask with colour matching, or through the model's alpha
 TASK_STAMP = "mirror.task"  # the ONNX metadata key under which `mirror-train export` writes the task
 
@@ -162,7 +163,7 @@ CARD_FIELDS = {
     "outputs": (True, shapes),
     "age_span_years": (False, number(1, 200)),
     "paste": (False, one_of(*PASTES)),
-    "serves": (False, list_of(one_of("gender", "age"))),
+    "serves": (False, list_of(one_of(*EFFECTS))),
 }
 CARD_BYTES = 1 << 20  # a card is a few kB; a larger file is something else
 
@@ -217,7 +218,7 @@ class Card:
         card = cls(name=str(d.get("name", path.stem)), task=task, align=AlignSpec.from_dict(d["align"]),
                    inputs=dict(d["inputs"]), outputs=dict(d["outputs"]),
                    age_span_years=d.get("age_span_years"), paste=d.get("paste", "mask"),
-                   serves=tuple(d.get("serves", ("gender", "age") if task == "edit" else (task,))), data=d)
+                   serves=tuple(d.get("serves", EFFECTS if task == "edit" else (task,))), data=d)
         outputs_ok = TASK_OUTPUTS[task] <= set(card.outputs) if task in TASK_OUTPUTS else len(card.outputs) == 1
         if set(card.inputs) != TASK_INPUTS[task] or not outputs_ok:
             want = sorted(TASK_OUTPUTS.get(task, ["one image"]))

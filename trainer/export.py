@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from mirror.errors import MirrorError
-from mirror.contract import NORMALISATION, TASK_IO, TASK_STAMP, card_shapes, write_card
+from mirror.contract import EFFECTS, NORMALISATION, TASK_IO, TASK_STAMP, card_shapes, write_card
 
 from . import checkpoint
 from .cyclegan import domain_gap
@@ -65,7 +65,6 @@ def task_of(cfg: Config) -> str:
     return {"attributes": "attributes", "student": "edit"}.get(cfg.kind, cfg.task)
 
 
-EFFECTS = ("gender", "age")  # the sliders an edit model can serve
 # The edit model's calibration and parity conditions, in turn: each gender alone, age both ways,
 # and both at once; (target P(female), gender asked, age shift).
 EDITS = np.array([[1, 1, 0], [0, 1, 0], [0.5, 0, 1], [0.5, 0, -1], [1, 1, 0.5], [0, 1, -0.5]], np.float32)

@@ -81,8 +81,8 @@ class Config:
     lambda_real_alpha: float = 0.0
     # Pull of a real face's alpha towards "no change" everywhere (GANimation's attention L1): the
     # pairs open it over the whole head for every edit, and where it is open the colour head redraws
-    # real hair at 128 px (speckle, blur; docs/alpha_probe.py). What the classifier and the
-    # discriminator of changes need stays open.
+    # real hair at 128 px (speckle, blur; docs/alpha_probe.py). Runs KS1 and KS4 (docs/student.md):
+    # it lowers the alpha evenly, a larger colour change making up for it, and not where unneeded.
     lambda_real_sparse: float = 0.0
     # Real faces' edits add no fine colour texture (losses.speckle): the rainbow specks the colour
     # head paints into real hair where the alpha is open (docs/alpha_probe.py).
