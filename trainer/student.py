@@ -64,15 +64,14 @@ class StudentSolver(Solver):
         self.size = self.spec.size
         if self.cfg.lambda_fm and not self.cfg.lambda_adv:
             raise MirrorError("--lambda-fm matches the pairs' discriminator's features: it needs --lambda-adv above 0")
-        if self.cfg.lambda_real_edit and not self.cfg.real:
-            raise MirrorError("--lambda-real-edit judges real faces' edits: it needs --real")
         if self.cfg.real_edit_output and not self.cfg.lambda_real_edit:
             raise MirrorError("--real-edit-output shows the discriminator of changes more: it needs --lambda-real-edit")
-        for flag in ("lambda_real_sparse", "lambda_real_chroma"):
+        for flag, does in (("lambda_real_edit", "judges real faces' edits"),
+                           ("lambda_real_sparse", "shuts real faces' alpha"),
+                           ("lambda_real_chroma", "acts on real faces' edits"),
+                           ("real_adv_edited", "weighs the real-photo discriminator's verdict")):
             if getattr(self.cfg, flag) and not self.cfg.real:
-                raise MirrorError(f"--{flag.replace('_', '-')} acts on real faces' edits: it needs --real")
-        if self.cfg.real_adv_edited and not self.cfg.real:
-            raise MirrorError("--real-adv-edited weighs the real-photo discriminator's verdict: it needs --real")
+                raise MirrorError(f"--{flag.replace('_', '-')} {does}: it needs --real")
         self.data = PairSet(Path(self.cfg.data), self.spec, "train", self.cfg.max_shrink, self.cfg.keep_hair,
                             self.cfg.coarse_hair)
         try:
@@ -225,7 +224,8 @@ class StudentSolver(Solver):
         (lambda_real_edit). What keeps the person: the edit taken back gives the face again
         (lambda_real_cyc), the alpha stays shut where the teacher's edits never reach
         (lambda_real_alpha) and where the edit does not need it (lambda_real_sparse), the edit adds
-        no fine colour texture (lambda_real_chroma), and the face's outline stays where it was (lambda_real_outline)."""
+        no fine colour texture (lambda_real_chroma), and the face's outline stays where it was
+        (lambda_real_outline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.G(x, c)
         # --real-inside: past a chip's edge the crop only repeats the photo's border, no face's
