@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mirror import blend
 from mirror.align import Alignment, AlignSpec
@@ -266,6 +267,62 @@ def test_speckle_counts_fine_colour_texture_not_strands_or_a_tint():
     assert coloured > 0.05
     for smooth in (noise[:, :1].expand(-1, 3, -1, -1), torch.tensor([0.2, 0.0, -0.2]).view(1, 3, 1, 1), ramp):
         assert speckle(x + smooth, x) < 0.02 * coloured
+
+
+def test_smooth_colour_takes_the_specks_and_keeps_strands_and_a_new_colour():
+    """On a real photo, an edit's change through SmoothColour: coloured noise loses most of its
+    fine texture; grey noise (strands, lines), a tint and a colour ramp come through unchanged."""
+    from trainer.losses import speckle
+    from trainer.models import SmoothColour
+
+    x = torch.from_numpy(cv2.resize(cv2.imread(str(MEDIA / "obama.jpg")), (128, 128))).permute(2, 0, 1)[None]
+    x = x.float() / 127.5 - 1
+    noise = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 0.1
+    ramp = torch.linspace(0, 0.4, 128).view(1, 1, 1, 128) * torch.tensor([1.0, 0.0, -1.0]).view(1, 3, 1, 1)
+    for change, kept in ((noise, False), (noise[:, :1].expand(-1, 3, -1, -1), True),
+                         (torch.tensor([0.2, 0.0, -0.2]).view(1, 3, 1, 1).expand(1, 3, 128, 128), True), (ramp, True)):
+        alpha = torch.rand(1, 1, 128, 128)
+        edit = SmoothColour(lambda x, c: (torch.clamp(x + change, -1, 1), alpha), sigma=2.0)
+        out, a = edit(x, torch.zeros(1, 3))
+        assert a is alpha
+        want = torch.clamp(x + change, -1, 1)
+        # away from the border and from clamped pixels (what clamping takes is not the blur's to keep)
+        clamped = ((x + change).abs() > 1).any(1, keepdim=True).float()
+        inside = F.max_pool2d(F.pad(clamped, (8, 8, 8, 8), value=1.0), 17, 1) == 0
+        inside = inside.expand(-1, 3, -1, -1)
+        if kept:
+            assert (out - want)[inside].abs().max() < 0.02
+        else:
+            assert speckle(out, x) < 0.2 * speckle(want, x)
+            # its brightness stays: the luma of the change is the noise's own
+            luma = torch.tensor(SmoothColour.LUMA).view(1, 3, 1, 1)
+            assert torch.allclose(((out - x) * luma).sum(1)[inside[:, 0]], ((want - x) * luma).sum(1)[inside[:, 0]], atol=1e-4)
+
+
+def test_export_smooths_an_edit_models_colour_on_request(student, classifier, tmp_path, capsys):
+    """--smooth-colour PX ships the edit model with its change's colour blurred (the ONNX agrees
+    with torch, the card says it); on a model of one task it is a one-line error."""
+    from trainer.export import deployable, load_run
+    from trainer.models import SmoothColour
+
+    run, models = student[0].parent / "run", tmp_path / "models"
+    code, _, err = run_cli(capsys, "export", run, "--out", models / "edit", "--data", student[1], "--calibration", "8",
+                           "--parity", "4", "--latency-runs", "1", "--smooth-colour", "1.5", "--int8-tolerance", "0")
+    assert code == 0, err
+    card = json.loads((models / "edit.json").read_text())
+    assert card["smooth_colour_px"] == 1.5 and card["format"] == "onnx-fp32"
+    cfg, state = load_run(run)
+    plain = deployable(cfg, state, run / "checkpoint.pt")
+    x = torch.from_numpy(cv2.resize(cv2.imread(str(MEDIA / "obama.jpg")), (64, 64))).permute(2, 0, 1)[None].float() / 127.5 - 1
+    c = torch.tensor([[1.0, 1.0, 0.0]])
+    with torch.no_grad():
+        want, raw = SmoothColour(plain, 1.5)(x, c)[0].numpy(), plain(x, c)[0].numpy()
+    got = ort.InferenceSession(str(models / "edit.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"image": x.numpy(), "condition": c.numpy()})[0]
+    assert np.abs(got - want).max() < 1e-4 < np.abs(got - raw).max()
+    code, _, err = run_cli(capsys, "export", classifier.parent, "--out", tmp_path / "x", "--smooth-colour", "2")
+    assert code == 2 and "--smooth-colour" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_export_ships_weights_that_a_new_run_starts_from(student, pairs, tmp_path, capsys):

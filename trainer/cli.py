@@ -56,7 +56,7 @@ def cmd_export(a) -> None:
     torch.set_num_threads(a.threads)
     tolerance = {} if a.int8_tolerance is None else {"int8_tolerance": a.int8_tolerance}
     card = export(Path(a.run), Path(a.out), a.data and Path(a.data), a.calibration, a.parity, a.latency_runs,
-                  **tolerance, serves=tuple(a.serves.split(",")))
+                  **tolerance, serves=tuple(a.serves.split(",")), smooth_colour=a.smooth_colour)
     print(json.dumps({k: card[k] for k in ("name", "task", "format", "parity", "latency_ms")}, indent=2))
 
 
@@ -169,6 +169,8 @@ def parser() -> argparse.ArgumentParser:
                    help="int8 ships only within this mean error against torch (pixels; classifier: years; default 3)")
     e.add_argument("--serves", choices=["gender,age", "gender", "age"], default="gender,age",
                    help="edit models: the sliders it serves; the other keeps its own model (gender.onnx or age.onnx)")
+    e.add_argument("--smooth-colour", type=float, default=0.0, metavar="PX",
+                   help="edit models: blur the colour of the change by a Gaussian of PX pixels (its brightness keeps its detail)")
     e.add_argument("--threads", type=count("--threads"), default=2)
     e.set_defaults(func=cmd_export)
 
