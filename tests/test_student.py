@@ -5,6 +5,7 @@ alignment, train the student a few steps, export it, and run it in the runtime w
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -299,27 +300,39 @@ def test_smooth_colour_takes_the_specks_and_keeps_strands_and_a_new_colour():
             assert torch.allclose(((out - x) * luma).sum(1)[inside[:, 0]], ((want - x) * luma).sum(1)[inside[:, 0]], atol=1e-4)
 
 
-def test_export_smooths_an_edit_models_colour_on_request(student, classifier, tmp_path, capsys):
-    """--smooth-colour PX ships the edit model with its change's colour blurred (the ONNX agrees
-    with torch, the card says it); on a model of one task it is a one-line error."""
+def smoothed_as_exported(run: Path, models: Path, sigma: float) -> None:
+    """The exported edit.onnx computes the run's generator with its colour smoothed by `sigma`."""
     from trainer.export import deployable, load_run
     from trainer.models import SmoothColour
 
-    run, models = student[0].parent / "run", tmp_path / "models"
-    code, _, err = run_cli(capsys, "export", run, "--out", models / "edit", "--data", student[1], "--calibration", "8",
-                           "--parity", "4", "--latency-runs", "1", "--smooth-colour", "1.5", "--int8-tolerance", "0")
-    assert code == 0, err
-    card = json.loads((models / "edit.json").read_text())
-    assert card["smooth_colour_px"] == 1.5 and card["format"] == "onnx-fp32"
+    assert json.loads((models / "edit.json").read_text())["smooth_colour_px"] == sigma
     cfg, state = load_run(run)
-    plain = deployable(cfg, state, run / "checkpoint.pt")
+    plain = deployable(replace(cfg, smooth_colour=0.0), state, run / "checkpoint.pt")
     x = torch.from_numpy(cv2.resize(cv2.imread(str(MEDIA / "obama.jpg")), (64, 64))).permute(2, 0, 1)[None].float() / 127.5 - 1
     c = torch.tensor([[1.0, 1.0, 0.0]])
     with torch.no_grad():
-        want, raw = SmoothColour(plain, 1.5)(x, c)[0].numpy(), plain(x, c)[0].numpy()
+        want, raw = SmoothColour(plain, sigma)(x, c)[0].numpy(), plain(x, c)[0].numpy()
     got = ort.InferenceSession(str(models / "edit.onnx"), providers=["CPUExecutionProvider"]).run(
         None, {"image": x.numpy(), "condition": c.numpy()})[0]
     assert np.abs(got - want).max() < 1e-4 < np.abs(got - raw).max()
+
+
+def test_an_edit_models_colour_is_smoothed_as_trained_or_as_exported(student, pairs, classifier, tmp_path, capsys):
+    """--smooth-colour PX on export ships the edit model with its change's colour blurred (the
+    ONNX agrees with torch, the card says it); a run trained with it exports with it by itself;
+    on a model of one task it is a one-line error."""
+    small = ["--calibration", "8", "--parity", "4", "--latency-runs", "1", "--int8-tolerance", "0"]
+    run, models = student[0].parent / "run", tmp_path / "models"
+    code, _, err = run_cli(capsys, "export", run, "--out", models / "edit", "--data", student[1], "--smooth-colour", "1.5", *small)
+    assert code == 0, err
+    smoothed_as_exported(run, models, 1.5)
+    code, _, err = run_cli(capsys, "train", "--kind", "student", "--data", pairs, "--run", tmp_path / "ft", "--arch", "unet16",
+                           "--size", "64", "--margin", "0.3", "--steps", "2", "--batch", "2", "--threads", "1",
+                           "--init", student[0] / "edit.pt", "--smooth-colour", "2")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "export", tmp_path / "ft", "--out", tmp_path / "ft-models" / "edit", "--data", student[1], *small)
+    assert code == 0, err
+    smoothed_as_exported(tmp_path / "ft", tmp_path / "ft-models", 2.0)
     code, _, err = run_cli(capsys, "export", classifier.parent, "--out", tmp_path / "x", "--smooth-colour", "2")
     assert code == 2 and "--smooth-colour" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.onnx").exists()

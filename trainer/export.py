@@ -11,7 +11,7 @@ import shutil
 import statistics
 import time
 import warnings
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from mirror.contract import EFFECTS, NORMALISATION, TASK_IO, TASK_STAMP, card_sh
 from . import checkpoint
 from .cyclegan import domain_gap
 from .data import FaceSet, describe, fit_size, read_labels, to_unit
-from .models import SmoothColour, describe as describe_arch
+from .models import describe as describe_arch
 from .kinds import KINDS
 from .solver import Config
 
@@ -226,24 +226,24 @@ def cpu_name() -> str:
 
 def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64, parity: int = 32,
            runs: int = 50, int8_tolerance: float = INT8_TOLERANCE, serves: tuple[str, ...] = EFFECTS,
-           smooth_colour: float = 0.0) -> dict:
+           smooth_colour: float | None = None) -> dict:
     """Exports the run to `out`.onnx and `out`.json; returns the card. int8 ships when it is the
     faster and its mean error against torch stays within `int8_tolerance` (pixels; for the
     classifier, years of age). An edit model serves the sliders in `serves`: one of them alone
     leaves the other to its own model beside it, and may blur its change's colour by
-    `smooth_colour` pixels (models.SmoothColour)."""
+    `smooth_colour` pixels (models.SmoothColour; default: as the run trained)."""
     run, out = Path(run), Path(out)
     cfg, state = load_run(run)
     task = task_of(cfg)
     if tuple(serves) != EFFECTS and task != "edit":
         raise MirrorError(f"--serves chooses the sliders of an edit model (a student run); {run} trains {task}")
-    if smooth_colour and task != "edit":
-        raise MirrorError(f"--smooth-colour blurs an edit model's colour change (a student run); {run} trains {task}")
-    if smooth_colour < 0:
-        raise MirrorError(f"--smooth-colour is a blur in pixels, 0 or more; got {smooth_colour}")
+    if smooth_colour is not None:
+        if task != "edit":
+            raise MirrorError(f"--smooth-colour blurs an edit model's colour change (a student run); {run} trains {task}")
+        if smooth_colour < 0:
+            raise MirrorError(f"--smooth-colour is a blur in pixels, 0 or more; got {smooth_colour}")
+        cfg = replace(cfg, smooth_colour=smooth_colour)
     module = deployable(cfg, state, run / "checkpoint.pt")
-    if smooth_colour:
-        module = SmoothColour(module, smooth_colour).eval()
     if cfg.kind == "student" and data is None:
         raise MirrorError("a student exports with --data: a prepared cache of real faces at its crop margin "
                           "(mirror-train prepare ... --size 160 --margin 0.3), to calibrate int8 on camera-like faces")
@@ -289,8 +289,8 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
         accurate = score(task, report["int8"]) <= int8_tolerance
         shipped = fastest if accurate else "fp32"
         card = model_card(out.name, cfg, state, task, cache, size, val.spec.margin, shipped, serves)
-        if smooth_colour:
-            card["smooth_colour_px"] = smooth_colour  # the .pt is the network alone: export it with this again
+        if cfg.smooth_colour:
+            card["smooth_colour_px"] = cfg.smooth_colour  # the .pt's config says it too: a fine-tune trains with it
         if task == "edit":
             card["calibration_data"] = describe(cache)
         card["parity"] = {"against": "torch fp32", "unit": "pixels (0-255)" if task != "attributes" else

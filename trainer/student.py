@@ -19,7 +19,7 @@ from mirror.errors import MirrorError
 from .attributes import age_slope, frozen_classifier
 from .data import FaceSet, fit_size, photo_area
 from .losses import age_goal, changed, feature_match, gender_loss, lsgan, pair_l1, softened, speckle
-from .models import Discriminator, generator
+from .models import Discriminator, SmoothColour, generator
 from .pairs import PairSet, augment, to_batch as batch_of
 from .solver import Solver, adam, regions
 from .synthesize import CONDITION, folder_settings
@@ -48,6 +48,11 @@ def reach(data: PairSet, n: int = 512) -> torch.Tensor:
     idx = np.flatnonzero(data.forward)
     idx = idx[np.linspace(0, len(idx) - 1, min(n, len(idx))).astype(int)]
     return changed(batch_of(list(data.inputs[idx])), batch_of(list(data.targets[idx]))).mean(0, keepdim=True)
+
+
+def smoothed(g: torch.nn.Module, cfg) -> torch.nn.Module:
+    """The edit a run trains and ships: its generator, its change's colour smoothed if asked."""
+    return SmoothColour(g, cfg.smooth_colour) if cfg.smooth_colour else g
 
 
 def spec(cfg) -> AlignSpec:
@@ -94,6 +99,7 @@ class StudentSolver(Solver):
     def build(self):
         # channels_last: PyTorch's CPU kernels for the depthwise convolutions run ~1.5x faster.
         self.G = generator(self.cfg.arch, cond=COND).to(memory_format=torch.channels_last)
+        self.edit = smoothed(self.G, self.cfg)  # what an edit is: the generator, its colour smoothed on request
         self.D = Discriminator(self.cfg.d_ch, inputs=6 + COND).to(memory_format=torch.channels_last)
         if self.real is not None:
             # Unconditional: seeing the input would tell it a real photo from a render at once.
@@ -168,7 +174,7 @@ class StudentSolver(Solver):
 
     def train_step(self, b):
         x, y, c, cfg = b["x"], b["y"], b["c"], self.cfg
-        fake, alpha = self.G(x, c)
+        fake, alpha = self.edit(x, c)
         logs, loss = {}, 0.0
         if cfg.lambda_adv:
             seen = torch.cat([x, tiled(c, x)], 1)
@@ -227,7 +233,7 @@ class StudentSolver(Solver):
         no fine colour texture (lambda_real_chroma), and the face's outline stays where it was
         (lambda_real_outline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
-        fake, alpha = self.G(x, c)
+        fake, alpha = self.edit(x, c)
         # --real-inside: past a chip's edge the crop only repeats the photo's border, no face's
         # surroundings; the discriminator and the classifier see the edit on the photo's own
         # pixels alone, and what it draws beyond them (hair) answers to the pairs.
@@ -289,7 +295,7 @@ class StudentSolver(Solver):
             # inside the face only (--real-cyc-face) the outside is free (run FC: the classifier's
             # pull then painted smudges there and colour in the eyes, not hair; docs/student.md).
             masks = [r[k] for k in ("face", "inside") if k in r]
-            g_cyc = pair_l1(self.G(fake, undone(c))[0], x, torch.stack(masks).prod(0) if masks else None)
+            g_cyc = pair_l1(self.edit(fake, undone(c))[0], x, torch.stack(masks).prod(0) if masks else None)
             loss = loss + cfg.lambda_real_cyc * g_cyc
             logs["G/real_cyc"] = g_cyc.item()
         return loss, logs
@@ -301,13 +307,13 @@ class StudentSolver(Solver):
     @staticmethod
     def deployable(cfg):
         g = generator(cfg.arch, cond=COND)  # forward(image, condition) -> (output, alpha)
-        return g, {"G": g}
+        return smoothed(g, cfg), {"G": g}
 
     def sample_grid(self, b):
         """Rows: input, target, output, alpha; with real faces, also their input, output and alpha."""
-        fake, alpha = self.G(b["x"], b["c"])
+        fake, alpha = self.edit(b["x"], b["c"])
         rows = [b["x"], b["y"], fake, alpha.expand(-1, 3, -1, -1) * 2 - 1]
         if "real" in b:
-            fake, alpha = self.G(b["real"]["x"], b["real"]["c"])
+            fake, alpha = self.edit(b["real"]["x"], b["real"]["c"])
             rows += [b["real"]["x"], fake, alpha.expand(-1, 3, -1, -1) * 2 - 1]
         return torch.cat(rows)
