@@ -274,7 +274,7 @@ def test_smooth_colour_takes_the_specks_and_keeps_strands_and_a_new_colour():
     """On a real photo, an edit's change through SmoothColour: coloured noise loses most of its
     fine texture; grey noise (strands, lines), a tint and a colour ramp come through unchanged."""
     from trainer.losses import speckle
-    from trainer.models import SmoothColour
+    from trainer.models import ColourBlur, SmoothColour
 
     x = torch.from_numpy(cv2.resize(cv2.imread(str(MEDIA / "obama.jpg")), (128, 128))).permute(2, 0, 1)[None]
     x = x.float() / 127.5 - 1
@@ -296,7 +296,7 @@ def test_smooth_colour_takes_the_specks_and_keeps_strands_and_a_new_colour():
         else:
             assert speckle(out, x) < 0.2 * speckle(want, x)
             # its brightness stays: the luma of the change is the noise's own
-            luma = torch.tensor(SmoothColour.LUMA).view(1, 3, 1, 1)
+            luma = torch.tensor(ColourBlur.LUMA).view(1, 3, 1, 1)
             assert torch.allclose(((out - x) * luma).sum(1)[inside[:, 0]], ((want - x) * luma).sum(1)[inside[:, 0]], atol=1e-4)
 
 

@@ -146,18 +146,17 @@ class Student(nn.Module):
         self.load_state_dict(own)
 
 
-class SmoothColour(nn.Module):
-    """An edit model whose change keeps its brightness detail and loses its fine colour: the
-    change's chroma (what is left after its luma) is blurred by a Gaussian of `sigma` pixels.
-    Trained on renders, the students repaint real hair with rainbow specks a few pixels wide; a
-    colour that a real edit needs (hair, lips, grey) is broader than that, and strands, lines and
-    stubble are brightness."""
+class ColourBlur(nn.Module):
+    """An edit's change keeps its brightness detail and loses its fine colour: the change's chroma
+    (what is left after its luma) is blurred by a Gaussian of `sigma` pixels. Trained on renders,
+    the students repaint real hair with rainbow specks a few pixels wide; a colour that a real
+    edit needs (hair, lips, grey) is broader than that, and strands, lines and stubble are
+    brightness."""
 
     LUMA = (0.299, 0.587, 0.114)
 
-    def __init__(self, g: nn.Module, sigma: float):
+    def __init__(self, sigma: float):
         super().__init__()
-        self.g, self.sigma = g, sigma
         r = max(1, round(3 * sigma))
         k = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma**2))
         self.register_buffer("kernel", (k / k.sum()).repeat(3, 1, 1, 1))  # [3, 1, 1, 2r+1]
@@ -168,11 +167,22 @@ class SmoothColour(nn.Module):
         x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), self.kernel, groups=3)
         return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), self.kernel.transpose(2, 3), groups=3)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out, alpha = self.g(x, c)
+    def forward(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         change = out - x
         bright = (change * self.luma).sum(1, keepdim=True)
-        return torch.clamp(x + bright + self.blur(change - bright), -1, 1), alpha
+        return torch.clamp(x + bright + self.blur(change - bright), -1, 1)
+
+
+class SmoothColour(nn.Module):
+    """An edit model (image, condition) -> (output, alpha) with its change through ColourBlur."""
+
+    def __init__(self, g: nn.Module, sigma: float):
+        super().__init__()
+        self.g, self.smooth = g, ColourBlur(sigma)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, alpha = self.g(x, c)
+        return self.smooth(out, x), alpha
 
 
 class Discriminator(nn.Module):

@@ -19,7 +19,7 @@ from mirror.errors import MirrorError
 from .attributes import age_slope, frozen_classifier
 from .data import FaceSet, fit_size, photo_area
 from .losses import age_goal, changed, feature_match, gender_loss, lsgan, pair_l1, softened, speckle
-from .models import Discriminator, SmoothColour, generator
+from .models import ColourBlur, Discriminator, SmoothColour, generator
 from .pairs import PairSet, augment, to_batch as batch_of
 from .solver import Solver, adam, regions
 from .synthesize import CONDITION, folder_settings
@@ -99,7 +99,7 @@ class StudentSolver(Solver):
     def build(self):
         # channels_last: PyTorch's CPU kernels for the depthwise convolutions run ~1.5x faster.
         self.G = generator(self.cfg.arch, cond=COND).to(memory_format=torch.channels_last)
-        self.edit = smoothed(self.G, self.cfg)  # what an edit is: the generator, its colour smoothed on request
+        self.smooth = ColourBlur(self.cfg.smooth_colour) if self.cfg.smooth_colour else None
         self.D = Discriminator(self.cfg.d_ch, inputs=6 + COND).to(memory_format=torch.channels_last)
         if self.real is not None:
             # Unconditional: seeing the input would tell it a real photo from a render at once.
@@ -115,6 +115,11 @@ class StudentSolver(Solver):
                 shown = 6 if self.cfg.real_edit_output else 3
                 self.E = Discriminator(self.cfg.d_ch, inputs=shown + COND).to(memory_format=torch.channels_last)
                 self.nets = ("G", "D", "R", "E")
+
+    def edit(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the run trains and ships: the generator, its change's colour smoothed if asked."""
+        out, alpha = self.G(x, c)
+        return (out if self.smooth is None else self.smooth(out, x)), alpha
 
     def optimizers(self):
         return {k: adam(getattr(self, k).parameters(), self.cfg.lr) for k in self.nets}
