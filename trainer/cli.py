@@ -118,8 +118,10 @@ def parser() -> argparse.ArgumentParser:
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
                  "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_older", "lambda_fm",
                  "lambda_reach", "margin", "lambda_real", "lambda_real_adv", "lambda_real_age", "lambda_real_cyc", "lambda_real_alpha", "lambda_real_sparse", "lambda_real_chroma",
-                 "smooth_colour", "real_margin", "lambda_real_outline", "lambda_real_edit"):
+                 "real_margin", "lambda_real_outline", "lambda_real_edit"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
+    t.add_argument("--smooth-colour", type=within("--smooth-colour", 0, 32), metavar="PX",
+                   help="student: train and ship the edit with its change's colour blurred by a Gaussian of PX pixels")
     t.add_argument("--tight", type=within("--tight", 0, 1),
                    help="student: the fraction of examples cut to a tight chip whose border repeats (as UTKFace's)")
     t.add_argument("--max-shrink", type=within("--max-shrink", 0, 1), metavar="FRACTION",
@@ -169,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
                    help="int8 ships only within this mean error against torch (pixels; classifier: years; default 3)")
     e.add_argument("--serves", choices=["gender,age", "gender", "age"], default="gender,age",
                    help="edit models: the sliders it serves; the other keeps its own model (gender.onnx or age.onnx)")
-    e.add_argument("--smooth-colour", type=float, metavar="PX",
+    e.add_argument("--smooth-colour", type=within("--smooth-colour", 0, 32), metavar="PX",
                    help="edit models: blur the colour of the change by a Gaussian of PX pixels, its brightness kept (default: as trained)")
     e.add_argument("--threads", type=count("--threads"), default=2)
     e.set_defaults(func=cmd_export)

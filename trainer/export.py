@@ -240,8 +240,6 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
     if smooth_colour is not None:
         if task != "edit":
             raise MirrorError(f"--smooth-colour blurs an edit model's colour change (a student run); {run} trains {task}")
-        if smooth_colour < 0:
-            raise MirrorError(f"--smooth-colour is a blur in pixels, 0 or more; got {smooth_colour}")
         cfg = replace(cfg, smooth_colour=smooth_colour)
     module = deployable(cfg, state, run / "checkpoint.pt")
     if cfg.kind == "student" and data is None:

@@ -50,11 +50,6 @@ def reach(data: PairSet, n: int = 512) -> torch.Tensor:
     return changed(batch_of(list(data.inputs[idx])), batch_of(list(data.targets[idx]))).mean(0, keepdim=True)
 
 
-def smoothed(g: torch.nn.Module, cfg) -> torch.nn.Module:
-    """The edit a run trains and ships: its generator, its change's colour smoothed if asked."""
-    return SmoothColour(g, cfg.smooth_colour) if cfg.smooth_colour else g
-
-
 def spec(cfg) -> AlignSpec:
     """The student's crop: wider than the face (margin 0.3 reaches the hair and around the jaw) at
     about the face resolution of the 128 px, margin 0.1 models."""
@@ -312,7 +307,7 @@ class StudentSolver(Solver):
     @staticmethod
     def deployable(cfg):
         g = generator(cfg.arch, cond=COND)  # forward(image, condition) -> (output, alpha)
-        return smoothed(g, cfg), {"G": g}
+        return (SmoothColour(g, cfg.smooth_colour) if cfg.smooth_colour else g), {"G": g}
 
     def sample_grid(self, b):
         """Rows: input, target, output, alpha; with real faces, also their input, output and alpha."""
