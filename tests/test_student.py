@@ -255,13 +255,18 @@ def test_pair_loss_counts_what_the_teacher_changed_more():
     assert pair_l1(y, y, 1 + 4 * moved) == 0
 
 
+def photo(size: int) -> torch.Tensor:
+    """A real photo squeezed to size x size, as a [1, 3, size, size] tensor in [-1, 1]."""
+    x = torch.from_numpy(cv2.resize(cv2.imread(str(MEDIA / "obama.jpg")), (size, size))).permute(2, 0, 1)[None]
+    return x.float() / 127.5 - 1
+
+
 def test_speckle_counts_fine_colour_texture_not_strands_or_a_tint():
     """On a real photo: coloured noise counts; the same noise in grey (strands are light and dark),
     a tint over the whole crop and a smooth colour ramp (a new hair colour) count next to nothing."""
     from trainer.losses import speckle
 
-    x = torch.from_numpy(cv2.resize(cv2.imread(str(MEDIA / "obama.jpg")), (128, 128))).permute(2, 0, 1)[None]
-    x = x.float() / 127.5 - 1
+    x = photo(128)
     noise = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 0.1
     ramp = torch.linspace(0, 0.4, 128).view(1, 1, 1, 128) * torch.tensor([1.0, 0.0, -1.0]).view(1, 3, 1, 1)
     coloured = speckle(x + noise, x)
@@ -276,8 +281,7 @@ def test_smooth_colour_takes_the_specks_and_keeps_strands_and_a_new_colour():
     from trainer.losses import speckle
     from trainer.models import ColourBlur, SmoothColour
 
-    x = torch.from_numpy(cv2.resize(cv2.imread(str(MEDIA / "obama.jpg")), (128, 128))).permute(2, 0, 1)[None]
-    x = x.float() / 127.5 - 1
+    x = photo(128)
     noise = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 0.1
     ramp = torch.linspace(0, 0.4, 128).view(1, 1, 1, 128) * torch.tensor([1.0, 0.0, -1.0]).view(1, 3, 1, 1)
     for change, kept in ((noise, False), (noise[:, :1].expand(-1, 3, -1, -1), True),
@@ -308,7 +312,7 @@ def smoothed_as_exported(run: Path, models: Path, sigma: float) -> None:
     assert json.loads((models / "edit.json").read_text())["smooth_colour_px"] == sigma
     cfg, state = load_run(run)
     plain = deployable(replace(cfg, smooth_colour=0.0), state, run / "checkpoint.pt")
-    x = torch.from_numpy(cv2.resize(cv2.imread(str(MEDIA / "obama.jpg")), (64, 64))).permute(2, 0, 1)[None].float() / 127.5 - 1
+    x = photo(64)
     c = torch.tensor([[1.0, 1.0, 0.0]])
     with torch.no_grad():
         want, raw = SmoothColour(plain, sigma)(x, c)[0].numpy(), plain(x, c)[0].numpy()
