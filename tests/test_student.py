@@ -5,6 +5,7 @@ alignment, train the student a few steps, export it, and run it in the runtime w
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,6 +90,40 @@ def test_every_image_of_an_identity_is_cut_by_the_source_alignment(pairs):
         if own is not None:
             assert not np.allclose(stored_alignment(own).matrix, rec["matrix"])
     looker.close()
+
+
+def test_an_age_edit_that_changes_the_gender_is_dropped(pairs):
+    syn = synthesizer(pairs)
+    syn.mean = np.load(pairs / "mean.npy")
+    d = dict(np.load(pairs / "directions.npz"))
+    done = [(int(p.stem), dict(np.load(p))) for p in sorted((pairs / "pairs").glob("0*.npz"))]
+    i, rec = next((i, r) for i, r in done if r["found"] and r["kept"][0])  # its gender edit was kept
+    source = syn.source(i)
+    teacher, looker = syn.tools()
+    w, cond = syn.edits(i, source, d)[0]
+    image = teacher.render(w)  # our classifier reads the other gender in it
+    align = Alignment(rec["matrix"], STORE)
+    assert syn.judge_edit(image, source, cond, align) == ""
+    # The same render offered as an age edit (gender not asked) is dropped for the gender it changed...
+    aged = np.array([float(source["female"] > 0.5), 0.0, 0.5], np.float32)
+    assert syn.judge_edit(image, source, aged, align) == "gender changed"
+    # ... which a folder made with the raw age direction never checked.
+    raw = Synthesizer(pairs, replace(SMALL, age_keeps_gender=False), REPO / "exported_models")
+    raw.looker = looker
+    assert raw.judge_edit(image, source, aged, align) != "gender changed"
+    looker.close()
+
+
+def test_a_folder_made_before_age_kept_the_gender_resumes_with_raw_age(pairs, tmp_path, capsys):
+    old = tmp_path / "old"
+    shutil.copytree(pairs, old)
+    settings = json.loads((old / "settings.json").read_text())
+    del settings["age_keeps_gender"]
+    (old / "settings.json").write_text(json.dumps(settings))
+    code, _, err = run_cli(capsys, "synthesize", "--out", old, "--identities", "9", "--probe", "8")
+    assert code == 2 and err.count("\n") == 1 and "age_keeps_gender: False there, True now" in err
+    code, out, _ = run_cli(capsys, "synthesize", "--out", old, "--identities", "9", "--probe", "8", "--raw-age")
+    assert code == 0 and json.loads(out)["identities"] == 9
 
 
 def test_summary_counts_kept_and_dropped(pairs):

@@ -73,7 +73,8 @@ def cmd_synthesize(a) -> None:
 
     from .synthesize import Settings, Synthesizer
 
-    settings = Settings(**{f: getattr(a, f) for f in Settings.__dataclass_fields__ if getattr(a, f, None) is not None})
+    settings = Settings(**{f: getattr(a, f) for f in Settings.__dataclass_fields__ if getattr(a, f, None) is not None},
+                        age_keeps_gender=not a.raw_age)
     print(json.dumps(Synthesizer(Path(a.out), settings, a.models or default_models()).run(share=a.share), indent=2))
 
 
@@ -185,6 +186,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--gender-gain", type=float)
     s.add_argument("--age-span", type=float, help="years of the age shift at a = +-1")
     s.add_argument("--threads", type=int, help="OpenVINO threads (0: all cores)")
+    s.add_argument("--raw-age", action="store_true",
+                   help="age edits along the raw age direction, gender unchecked (folders made before session 20)")
     s.add_argument("--models", type=Path, help="folder with the attribute classifier (default: exported_models)")
     s.add_argument("--share", type=share, default=(0, 1), metavar="K/N",
                    help="render only identities K modulo N: N processes side by side fill one folder")
