@@ -65,6 +65,15 @@ def test_synthesize_resumes_a_killed_run_exactly(pairs, monkeypatch):
     assert not renders  # nothing left to do: the teacher is not even started
 
 
+def test_a_teacher_held_to_one_thread_is_not_pinned_to_a_core():
+    from trainer.teacher import Teacher
+
+    # Pinned, every one-thread render ran on core 0: two processes side by side got half a core each.
+    synthesis = Teacher(1).synthesis
+    assert synthesis.get_property("INFERENCE_NUM_THREADS") == 1
+    assert synthesis.get_property("ENABLE_CPU_PINNING") is False
+
+
 def test_other_settings_do_not_mix_into_a_folder(pairs, capsys):
     code, _, err = run_cli(capsys, "synthesize", "--out", pairs, "--identities", "9", "--truncation", "0.5")
     assert code == 2 and err.count("\n") == 1 and "truncation" in err and "other settings" in err

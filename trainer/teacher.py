@@ -45,7 +45,9 @@ class Teacher:
             raise MirrorError(f"the teacher needs OpenVINO: {INSTALL}") from None
         folder = graphs()
         core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": threads} if threads else {}
+        # Bounded, it must not pin: OpenVINO pins a one-thread run to core 0, every process alike,
+        # so two renders side by side (--share) or a render beside training shared one core.
+        config = {"INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": False} if threads else {}
         self.mapping = core.compile_model(core.read_model(folder / "MappingNetwork.xml"), "CPU", config)
         self.synthesis = core.compile_model(core.read_model(folder / "SynthesisNetwork.xml"), "CPU", config)
 
