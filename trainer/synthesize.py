@@ -48,8 +48,8 @@ class Settings:
     both: float = 0.3  # share of age edits that also flip the gender
     max_shift: float = 0.04  # an edit whose face anchors moved more than this share of the crop is dropped
     # Age edits keep the gender: the age direction without its part along the gender direction
-    # (the raw one, at +36 years, turned half of young women into men by our classifier; apart,
-    # 1 in 12, at the same judged age: docs/student.md, session 20), and an age edit our
+    # (the raw one, at +36 years, turned 7 of 16 young women into men by our classifier; apart,
+    # 1 of 16, at the same judged age: docs/age_apart.py, docs/student.md), and an age edit our
     # classifier reads as the other gender is dropped. Folders from before have it off (--raw-age).
     age_keeps_gender: bool = True
     threads: int = 0  # OpenVINO CPU threads (0: all)
