@@ -33,8 +33,10 @@ def main() -> None:
     rows = {True: [], False: []}
     for path in sorted((a.renders / "sources").glob("*.npz")):
         src = dict(np.load(path))
-        female = bool(src["found"]) and bool(src["female"] > 0.5)
-        if not src["found"] or src["age"] > 35 or len(rows[female]) >= a.faces:
+        if not src["found"]:
+            continue
+        female = bool(src["female"] > 0.5)
+        if src["age"] > 35 or len(rows[female]) >= a.faces:
             continue
         row = []
         for direction in ways.values():

@@ -117,7 +117,7 @@ def test_an_age_edit_that_changes_the_gender_is_dropped(pairs):
     aged = np.array([float(source["female"] > 0.5), 0.0, 0.5], np.float32)
     assert syn.judge_edit(image, source, aged, align) == "gender changed"
     # ... which a folder made with the raw age direction never checked.
-    raw = Synthesizer(pairs, replace(SMALL, age_keeps_gender=False), REPO / "exported_models")
+    raw = synthesizer(pairs, replace(SMALL, age_keeps_gender=False))
     raw.looker = looker
     assert raw.judge_edit(image, source, aged, align) != "gender changed"
     looker.close()
