@@ -513,6 +513,28 @@ def classifier(student, tmp_path_factory):
     return run / "checkpoint.pt"
 
 
+def test_the_committed_classifier_reads_real_faces(tmp_path):
+    """exported_models/candidates/classifier: the classifier student runs answer to, committed (as
+    fp16) so that a run need not train it first; at its card's crop it tells gender and age."""
+    from trainer.attributes import frozen_classifier
+    from trainer.cli import main
+    from trainer.data import FaceSet, fit_size, to_unit
+
+    folder = REPO / "exported_models" / "candidates" / "classifier"
+    card = json.loads((folder / "classifier.json").read_text())
+    assert main(["prepare", str(utk_sample(tmp_path / "utk")), "--out", str(tmp_path / "real"), "--size", "160",
+                 "--margin", str(card["align"]["margin"])]) == 0
+    faces = FaceSet(tmp_path / "real", None)
+    net = frozen_classifier(str(folder / "classifier.pt"))
+    with torch.no_grad():
+        logit, age = net(fit_size(to_unit(faces.crops), card["align"]["size"]))
+    right = ((logit > 0).numpy() == (faces.female > 0.5)).mean()
+    young, old = faces.age < 35, faces.age >= 50
+    read = age.numpy() * 10
+    assert right >= 0.85, right  # 32 faces: young and old, men and women
+    assert read[old].mean() - read[young].mean() > 15, (read[young].mean(), read[old].mean())
+
+
 def trained_on_real(pairs, real, classifier, run: Path, **options):
     """A small student trained 10 steps with real faces beside the pairs (a large lambda_real: the
     real faces' terms must show in so few steps)."""
