@@ -927,28 +927,32 @@ def test_real_faces_keep_their_outline(student, pairs, classifier, tmp_path):
     """With --lambda-real-outline, a real face's edit moves its outline (the band along the
     landmarks' hull, mirrored with the face when the batch flips it) less than the same steps
     without it, and the middle of the face is still edited."""
-    solvers = {w: trained_on_real(pairs, student[1], classifier, tmp_path / str(w), lambda_real_outline=w)
-               for w in (0.0, 60.0)}
-    r = solvers[60.0].real_batch(3)
-    band = r["outline"]
-    assert r["flip"].any() and band.shape == (len(r["x"]), 1, 64, 64)
-    real = solvers[60.0].real
-    for i in range(len(band)):  # the band follows each face's own landmarks and its mirroring
-        want = torch.from_numpy(cv2.resize(blend.outline(real.points[r["index"][i]].astype(np.float32), real.crops.shape[1]),
-                                           (64, 64), interpolation=cv2.INTER_AREA))
-        want = want.flip(1) if r["flip"][i] else want
-        assert (band[i, 0] - want).abs().mean() < 0.02
-    moved, inside = {}, {}
-    with torch.no_grad():
-        for w, solver in solvers.items():
-            change = (solver.G(r["x"], r["c"])[0] - r["x"]).abs().mean(1, keepdim=True)
-            moved[w] = ((change * band).sum() / band.sum()).item()
-            inside[w] = change[..., 24:40, 24:40].mean().item()
-    # Seeds 0-4: the outline keeps 0.22-0.53 of its change, the middle 0.31-0.66. That the outline
-    # loses more in proportion than the middle is not asserted: at 10 steps its ratio to the middle
-    # is 0.70-0.95 of the one without the term, under 0.85 for two seeds of five.
-    assert moved[60.0] < 0.65 * moved[0.0], moved
-    assert inside[60.0] > 0.2 * inside[0.0], inside
+    ratios = []
+    for seed in range(3):
+        solvers = {w: trained_on_real(pairs, student[1], classifier, tmp_path / f"{seed}-{w}",
+                                      lambda_real_outline=w, seed=seed) for w in (0.0, 60.0)}
+        r = solvers[60.0].real_batch(3)
+        band = r["outline"]
+        assert r["flip"].any() and band.shape == (len(r["x"]), 1, 64, 64)
+        real = solvers[60.0].real
+        for i in range(len(band)):  # the band follows each face's own landmarks and its mirroring
+            want = torch.from_numpy(cv2.resize(blend.outline(real.points[r["index"][i]].astype(np.float32), real.crops.shape[1]),
+                                               (64, 64), interpolation=cv2.INTER_AREA))
+            want = want.flip(1) if r["flip"][i] else want
+            assert (band[i, 0] - want).abs().mean() < 0.02
+        moved, inside = {}, {}
+        with torch.no_grad():
+            for w, solver in solvers.items():
+                change = (solver.G(r["x"], r["c"])[0] - r["x"]).abs().mean(1, keepdim=True)
+                moved[w] = ((change * band).sum() / band.sum()).item()
+                inside[w] = change[..., 24:40, 24:40].mean().item()
+        ratios.append((moved[60.0] / moved[0.0], inside[60.0] / inside[0.0]))
+    # Ten steps from one seed are not enough to judge by: seeds 0-4 kept 0.22-0.53 of the outline's
+    # change (the middle 0.31-0.66) on one machine, and on another seed 0 kept 0.85 (its middle
+    # 1.39) where seeds 1-3 kept 0.17-0.30. The median of three seeds is judged. That the outline
+    # loses more in proportion than the middle is not asserted (0.70-0.95 of it for most seeds).
+    outline, middle = np.median(np.array(ratios), axis=0)
+    assert outline < 0.65 and middle > 0.2, ratios
 
 
 def test_change_outside_the_face_tells_hair_from_lipstick(student):
