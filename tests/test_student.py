@@ -319,6 +319,23 @@ def test_speckle_counts_fine_colour_texture_not_strands_or_a_tint():
         assert speckle(x + smooth, x) < 0.02 * coloured
 
 
+def test_fringe_counts_a_dark_forehead_not_lines_or_the_rest_of_the_face():
+    """On a real photo: a darker band inside the forehead mask counts its depth; grey noise there
+    (lines, strands) and the same band outside the mask count next to nothing."""
+    from trainer.losses import fringe
+
+    x = photo(128)
+    band = torch.zeros(1, 1, 128, 128)
+    band[..., 20:36, 40:88] = 1
+    dark = torch.zeros_like(x)
+    dark[..., 20:36, 40:88] = -0.4
+    lines = torch.randn(1, 1, 128, 128, generator=torch.Generator().manual_seed(0)).expand(-1, 3, -1, -1) * 0.2
+    assert 0.3 < fringe(x + dark, x, band) <= 0.4
+    assert fringe(x + lines * band, x, band) < 0.05
+    assert fringe(x + dark.roll(60, 2), x, band) == 0
+    assert fringe(x, x, band) == 0
+
+
 def test_smooth_colour_takes_the_specks_and_keeps_strands_and_a_new_colour():
     """On a real photo, an edit's change through SmoothColour: coloured noise loses most of its
     fine texture; grey noise (strands, lines), a tint and a colour ramp come through unchanged."""
@@ -605,7 +622,7 @@ def test_terms_without_what_they_need_are_one_line_errors(student, pairs, classi
     code, _, err = run_cli(capsys, *base, "--lambda-fm", "1", "--lambda-adv", "0")
     assert code == 2 and "--lambda-fm" in err and "--lambda-adv" in err and len(err.strip().splitlines()) == 1
     for flags in (["--lambda-real-edit", "1"], ["--lambda-real-sparse", "1"], ["--lambda-real-chroma", "1"],
-                  ["--real-adv-edited"]):
+                  ["--lambda-real-hairline", "1"], ["--real-adv-edited"]):
         code, _, err = run_cli(capsys, *base, *flags)
         assert code == 2 and flags[0] in err and "needs --real" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(capsys, *base, "--real", student[1], "--classifier", classifier, "--real-edit-output")
@@ -923,6 +940,31 @@ def test_real_faces_edits_lose_their_colour_specks(student, pairs, classifier, t
     assert change[weight] > 0.2 * change[0.0], change
 
 
+def test_real_faces_age_edits_hold_their_forehead(student, pairs, classifier, tmp_path):
+    """With --lambda-real-hairline, a real face's age edit changes its forehead's brightness less
+    than the same steps without it (the band follows the face's landmarks), and the face is still
+    edited."""
+    from trainer.losses import fringe
+    from trainer.pairs import forehead
+
+    solvers = {w: trained_on_real(pairs, student[1], classifier, tmp_path / str(w), lambda_real_hairline=w)
+               for w in (0.0, 50.0)}
+    r = solvers[50.0].real_batch(0, augment=False)
+    real = solvers[50.0].real
+    for i in range(len(r["x"])):
+        want = cv2.resize(forehead(real.points[r["index"][i]].astype(np.float32), real.crops.shape[1]), (64, 64),
+                          interpolation=cv2.INTER_AREA)
+        assert np.abs(r["forehead"][i, 0].numpy() - want).mean() < 0.02 and want.sum() > 10
+    c = r["c"].clone()
+    c[:, 0], c[:, 1], c[:, 2] = 0.5, 0, -1  # every face younger
+    with torch.no_grad():
+        out = {w: solver.G(r["x"], c)[0] for w, solver in solvers.items()}
+    smudge = {w: fringe(fake, r["x"], r["forehead"]).item() for w, fake in out.items()}
+    change = {w: (fake - r["x"]).abs().mean().item() for w, fake in out.items()}
+    assert smudge[50.0] < 0.7 * smudge[0.0], smudge
+    assert change[50.0] > 0.2 * change[0.0], change
+
+
 def test_real_faces_keep_their_outline(student, pairs, classifier, tmp_path):
     """With --lambda-real-outline, a real face's edit moves its outline (the band along the
     landmarks' hull, mirrored with the face when the batch flips it) less than the same steps
@@ -971,6 +1013,28 @@ def test_change_outside_the_face_tells_hair_from_lipstick(student):
     assert outside_face(crops, lips, pts) < 0.1
     assert outside_face(crops, hair, pts) > 0.9
     assert outside_face(crops, crops, pts) == 0.0
+
+
+def test_forehead_change_tells_a_painted_fringe_from_glasses(student):
+    """The eval's `forehead_change` on real faces: a dark band across the upper forehead (the
+    fringe "younger" painted) reads tens of grey levels; dark frames over the eyes and a darker
+    chin (glasses, a beard), near none; an unchanged face, none."""
+    from trainer.data import FaceSet
+    from trainer.evaluate import forehead_change
+
+    faces = FaceSet(student[1], "val")
+    crops, pts = faces.crops, faces.points[..., :2]
+    fringe, glasses = crops.copy(), crops.copy()
+    for f, g, p in zip(fringe, glasses, pts):
+        brow = int(p[[105, 334], 1].mean())
+        left, right = int(p[:, 0].min()), int(p[:, 0].max())
+        f[max(int(p[:, 1].min()) - 3, 0):brow - 3, left:right] //= 3
+        eyes = int(p[[159, 386], 1].mean())
+        g[eyes - 3:eyes + 4, left:right] //= 3
+        g[int(p[152, 1]) - 12:, left:right] //= 2
+    assert forehead_change(crops, crops, pts) == 0.0
+    assert forehead_change(crops, fringe, pts) > 30
+    assert forehead_change(crops, glasses, pts) < 5
 
 
 def test_prepare_keeps_where_a_tight_photo_ends(student):
@@ -1160,6 +1224,51 @@ def test_a_gender_edit_can_keep_the_hair_the_teacher_took(pairs, tmp_path):
     solver = StudentSolver(Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, batch=2,
                                   keep_hair=True), tmp_path / "s")
     np.testing.assert_array_equal(solver.data.targets, hair.targets)
+
+
+def test_keep_hairline_keeps_the_forehead_an_age_edit_covers_and_every_other_change(pairs, tmp_path):
+    """--keep-hairline: where an age edit draws a fringe over the forehead (a coarse change of its
+    brightness), the target keeps the source's forehead; below the brows (glasses, lines, the eyes)
+    and outside the face the teacher's change stays, and gender edits keep all of theirs."""
+    from trainer.pairs import PairSet, forehead, hairline, landmarks_in
+
+    path = next(p for p in sorted((pairs / "pairs").glob("[0-9]*.npz")) if np.load(p)["found"])
+    with np.load(path) as f:
+        src, points, matrix = f["crops"][0], f["points"], f["matrix"]
+    n = src.shape[0]
+    crop = landmarks_in(points, matrix, AlignSpec(n, 0.5))
+    band = forehead(crop, n)
+    rows = np.flatnonzero(band.max(1) > 0.5)
+    assert len(rows) > n // 40 and rows.max() < crop[[159, 386], 1].min()  # above the eyes
+    change = np.zeros((n, n, 1), np.float32)
+    change[band > 0.5] = -90  # a dark fringe over the forehead
+    below = np.zeros((n, n), bool)
+    below[rows.max() + n // 8:] = True
+    rng = np.random.default_rng(0)
+    change[below] = rng.choice([-40, 40], size=(below.sum(), 1))  # lines, glasses, a beard: all kept
+    edit = np.clip(src.astype(np.float32) + change, 0, 255).astype(np.uint8)
+    out = hairline(src, edit, band, 30.0).astype(int)
+    deep = cv2.erode((band > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert deep.sum() > 50
+    assert np.abs(out[deep] - src[deep]).mean() < 4 < np.abs(edit[deep].astype(int) - src[deep]).mean()
+    np.testing.assert_array_equal(out[below], edit[below])
+    untouched = hairline(src, np.clip(src.astype(int) + change * below[..., None], 0, 255).astype(np.uint8),
+                         band, 30.0)
+    np.testing.assert_array_equal(untouched[below], edit[below])  # no fringe drawn: nothing kept
+
+    spec = AlignSpec(64, 0.3)
+    every, kept = PairSet(pairs, spec), PairSet(pairs, spec, fringe=30.0)
+    np.testing.assert_array_equal(every.conditions, kept.conditions)
+    gender = every.conditions[:, 1] == 1
+    np.testing.assert_array_equal(every.targets[gender], kept.targets[gender])
+    back = np.flatnonzero(kept.forward) + 1  # an edit's way back starts from the target it kept
+    np.testing.assert_array_equal(kept.inputs[back], kept.targets[back - 1])
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    solver = StudentSolver(Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, batch=2,
+                                  keep_hairline=30.0), tmp_path / "s")
+    np.testing.assert_array_equal(solver.data.targets, kept.targets)
 
 
 def test_coarse_hair_keeps_the_face_and_the_hair_the_teacher_changed_not_its_strands(pairs):

@@ -119,7 +119,7 @@ def parser() -> argparse.ArgumentParser:
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
                  "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_older", "lambda_fm",
                  "lambda_reach", "margin", "lambda_real", "lambda_real_adv", "lambda_real_age", "lambda_real_cyc", "lambda_real_alpha", "lambda_real_sparse", "lambda_real_chroma",
-                 "real_margin", "lambda_real_outline", "lambda_real_edit"):
+                 "real_margin", "lambda_real_outline", "lambda_real_edit", "lambda_real_hairline"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--smooth-colour", type=within("--smooth-colour", 0, 32), metavar="PX",
                    help="student: train and ship the edit with its change's colour blurred by a Gaussian of PX pixels")
@@ -133,6 +133,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--coarse-hair", type=within("--coarse-hair", 0, 255), metavar="LEVEL",
                    help="student: outside the face, targets keep only the teacher's coarse change (above about LEVEL "
                         "grey levels blurred), not the strands it re-rendered")
+    t.add_argument("--keep-hairline", type=within("--keep-hairline", 0, 255), metavar="LEVEL",
+                   help="student: where an age edit moves the hairline (a forehead's brightness changed by about "
+                        "LEVEL grey levels or more), its target keeps the source")
     t.add_argument("--robust", type=within("--robust", 0, 100), metavar="EPS",
                    help="attributes: train on the worst input within an L2 ball of radius EPS ([-1, 1] pixels)")
     t.add_argument("--mask", action="store_true", default=None,

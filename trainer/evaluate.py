@@ -174,6 +174,18 @@ def outside_face(inputs: np.ndarray, outputs: np.ndarray, points: np.ndarray) ->
     return round(float((moved * (1 - inside)).sum() / total), 4) if total > 0 else 0.0
 
 
+def forehead_change(inputs: np.ndarray, outputs: np.ndarray, points: np.ndarray) -> float:
+    """The mean coarse change of brightness on the forehead (grey levels; `pairs.forehead`): a
+    fringe painted on a real forehead is a dark smudge the age judge reads as younger."""
+    from .pairs import brightness_change, forehead
+
+    moved = []
+    for before, after, p in zip(inputs, outputs, points):
+        band = forehead(p, before.shape[0])
+        moved.append((np.abs(brightness_change(before, after, cv2.COLOR_RGB2GRAY)) * band).sum() / max(band.sum(), 1))
+    return round(float(np.mean(moved)), 2) if moved else 0.0
+
+
 def pick(mask: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """Up to n indices where mask holds, in a fixed random order (the split is sorted by file name,
     that is by age: the first n would all be alike)."""
@@ -273,6 +285,7 @@ def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path, ba
         shifts = np.stack([j["age"] - before["age"] for j in judged], 1)  # faces x positions
         same = np.stack([same_person(before["embedding"], j["embedding"]) for j in judged], 1)
         mean = shifts.mean(0)
+        at = val.points[idx][..., :2] * model.size / crops.shape[1]
         moving = [i for i, a in enumerate(SLIDER) if a != 0]
         result[group] = {
             "faces": len(idx), "judged_input_age": round(float(before["age"].mean()), 2),
@@ -281,6 +294,7 @@ def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path, ba
             "faces_monotonic": rate(np.all(np.diff(shifts, axis=1) >= 0, 1), np.ones(len(idx), bool)),
             "same_person": rate(same[:, moving], np.ones_like(same[:, moving])),
             "same_person_by_position": {str(a): rate(same[:, i], np.ones(len(idx), bool)) for i, a in enumerate(SLIDER)},
+            "forehead_change": {str(a): forehead_change(inputs, outs[i], at) for i, a in enumerate(SLIDER) if abs(a) == 1},
         }
         shown = [inputs, *outs]
         if baseline is not None:  # today's model at both ends of the slider, above the student's row

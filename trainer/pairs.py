@@ -89,11 +89,49 @@ def coarse_only(source: np.ndarray, edit: np.ndarray, face: np.ndarray, level: f
     return np.round(source + keep[..., None] * change).astype(np.uint8)
 
 
+def brightness_change(before: np.ndarray, after: np.ndarray, code: int = cv2.COLOR_BGR2GRAY) -> np.ndarray:
+    """The coarse change of brightness from `before` to `after` (signed grey levels, blurred over a
+    16th of the side): a fringe drawn or taken away, not a line or a strand."""
+    k = max(3, before.shape[0] // 16) | 1
+    luma = [cv2.cvtColor(im, code).astype(np.float32) for im in (before, after)]
+    return cv2.GaussianBlur(luma[1] - luma[0], (k, k), 0)
+
+
+def hairline(source: np.ndarray, edit: np.ndarray, band: np.ndarray, level: float) -> np.ndarray:
+    """The source where an edit moves the hairline: inside `band` (the forehead, `forehead`), a
+    coarse change of brightness of more than about `level` grey levels (skin under a fringe the
+    teacher's "younger" draws, or bared by its "older"). A student paints a new fringe on a real
+    forehead as a dark smudge, not hair; the edit's other changes stay."""
+    k = max(3, source.shape[0] // 16) | 1
+    moved = np.clip(np.abs(brightness_change(source, edit)) / level - 0.5, 0, 1) * band
+    keep = cv2.GaussianBlur(cv2.dilate(moved, np.ones((k, k), np.uint8)), (k, k), 0)
+    # The feathered edge may reach past the band's sides and top (into the hair), and down only
+    # half its width: the brows and the glasses of "older" lie below.
+    rows = np.flatnonzero(band.max(1) > 0)
+    above = (np.arange(len(band)) <= (rows.max() + k // 2 if len(rows) else -k)).astype(np.float32)
+    keep *= cv2.GaussianBlur(above[:, None], (1, k), 0)
+    return np.round(edit + keep[..., None] * (source.astype(np.float32) - edit)).astype(np.uint8)
+
+
+def landmarks_in(points: np.ndarray, matrix: np.ndarray, spec: AlignSpec) -> np.ndarray:
+    """A pair's source landmarks in its crop at `spec`, through the stored crop's matrix."""
+    return Alignment(between(STORE, spec) @ np.vstack([matrix, [0, 0, 1]]), spec).to_crop(points)
+
+
+BROWS = [105, 334, 66, 296]  # MediaPipe face mesh: the top of each eyebrow
+
+
+def forehead(points: np.ndarray, size: int) -> np.ndarray:
+    """The landmarks' hull above the brows, by a 25th of the crop: where the teacher's hairline
+    moves, and clear of the glasses its "older" puts on."""
+    rows = np.arange(size) < points[BROWS, 1].mean() - size / 25
+    return face_mask(points, size, feather=0) * rows[:, None].astype(np.float32)
+
+
 def face_in(points: np.ndarray, matrix: np.ndarray, spec: AlignSpec) -> np.ndarray:
     """The face (the landmarks' hull, grown by a 32nd of the crop and feathered) in a pair's
     crop at `spec`, from the source render's landmarks and the stored crop's matrix."""
-    to_spec = Alignment(between(STORE, spec) @ np.vstack([matrix, [0, 0, 1]]), spec)
-    hull = face_mask(to_spec.to_crop(points), spec.size, feather=0)
+    hull = face_mask(landmarks_in(points, matrix, spec), spec.size, feather=0)
     r = max(1, spec.size // 32)
     grown = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return cv2.GaussianBlur(grown, (0, 0), r / 2)
@@ -118,10 +156,11 @@ class PairSet:
     keeps the gender edits among them, those that also age included, with the source's hair where it
     was taken (`composite`); an edit that only ages keeps its greyer, shorter hair, which the
     source's would contradict. `coarse` > 0 keeps only the coarse part of every edit's change
-    outside the face (`coarse_only`, at that level in grey levels)."""
+    outside the face (`coarse_only`, at that level in grey levels). `fringe` > 0 keeps the source's
+    hairline in every edit that only ages (`hairline`, at that level)."""
 
     def __init__(self, folder: Path, spec: AlignSpec, split: str = "train", max_shrink: float = 0.0,
-                 keep_hair: bool = False, coarse: float = 0.0):
+                 keep_hair: bool = False, coarse: float = 0.0, fringe: float = 0.0):
         files = sorted((Path(folder) / "pairs").glob("[0-9]*.npz"))
         if not files:
             raise MirrorError(f"{folder}: no pairs (run 'mirror-train synthesize --out {folder}' first)")
@@ -141,6 +180,7 @@ class PairSet:
                 female = float(f["female"] > 0.5)
                 src = crops[0]
                 face = face_in(f["points"], f["matrix"], spec) if coarse else None
+                brow = forehead(landmarks_in(f["points"], f["matrix"], spec), spec.size) if fringe else None
                 inputs.append(src)
                 targets.append(src)
                 conds.append(np.array([female, 1, 0], np.float32))
@@ -152,6 +192,8 @@ class PairSet:
                     edit = composite(src, crops[k], (masks[0], masks[k]), valid, keep_hair and bool(cond[1]))
                     if coarse:
                         edit = coarse_only(src, edit, face, coarse)
+                    if fringe and not cond[1]:
+                        edit = hairline(src, edit, brow, fringe)
                     cond = cond.copy()
                     if not cond[1]:
                         cond[0] = 0.5  # no gender asked: the target gender says nothing

@@ -18,9 +18,9 @@ from mirror.errors import MirrorError
 
 from .attributes import age_slope, frozen_classifier
 from .data import FaceSet, fit_size, photo_area
-from .losses import age_goal, changed, feature_match, gender_loss, lsgan, pair_l1, softened, speckle
+from .losses import age_goal, changed, feature_match, fringe, gender_loss, lsgan, pair_l1, softened, speckle
 from .models import ColourBlur, Discriminator, SmoothColour, generator
-from .pairs import PairSet, augment, to_batch as batch_of
+from .pairs import PairSet, augment, forehead, to_batch as batch_of
 from .solver import Solver, adam, regions
 from .synthesize import CONDITION, folder_settings
 
@@ -69,11 +69,12 @@ class StudentSolver(Solver):
         for flag, does in (("lambda_real_edit", "judges real faces' edits"),
                            ("lambda_real_sparse", "shuts real faces' alpha"),
                            ("lambda_real_chroma", "acts on real faces' edits"),
+                           ("lambda_real_hairline", "holds real faces' foreheads"),
                            ("real_adv_edited", "weighs the real-photo discriminator's verdict")):
             if getattr(self.cfg, flag) and not self.cfg.real:
                 raise MirrorError(f"--{flag.replace('_', '-')} {does}: it needs --real")
         self.data = PairSet(Path(self.cfg.data), self.spec, "train", self.cfg.max_shrink, self.cfg.keep_hair,
-                            self.cfg.coarse_hair)
+                            self.cfg.coarse_hair, self.cfg.keep_hairline)
         try:
             self.val = PairSet(Path(self.cfg.data), self.spec, "val")
         except MirrorError:  # a handful of identities holds none out: the samples show training pairs
@@ -151,6 +152,8 @@ class StudentSolver(Solver):
             r["outline"] = self.drawn(outline, data.points, r)
         if self.cfg.real_cyc_face:
             r["face"] = self.drawn(face_mask, data.points, r)
+        if self.cfg.lambda_real_hairline:
+            r["forehead"] = self.drawn(forehead, data.points, r)
         if self.cfg.real_inside:
             r["inside"] = self.drawn(photo_area, data.corners, r)
         return r
@@ -230,8 +233,9 @@ class StudentSolver(Solver):
         (lambda_real_edit). What keeps the person: the edit taken back gives the face again
         (lambda_real_cyc), the alpha stays shut where the teacher's edits never reach
         (lambda_real_alpha) and where the edit does not need it (lambda_real_sparse), the edit adds
-        no fine colour texture (lambda_real_chroma), and the face's outline stays where it was
-        (lambda_real_outline)."""
+        no fine colour texture (lambda_real_chroma), the face's outline stays where it was
+        (lambda_real_outline), and an age edit draws no fringe over the forehead
+        (lambda_real_hairline)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.edit(x, c)
         # --real-inside: past a chip's edge the crop only repeats the photo's border, no face's
@@ -285,6 +289,12 @@ class StudentSolver(Solver):
             g_chroma = speckle(fake, x)
             loss = loss + cfg.lambda_real_chroma * g_chroma
             logs["G/real_chroma"] = g_chroma.item()
+        if cfg.lambda_real_hairline:
+            # The pairs keep the hairline (--keep-hairline); the classifier's pull still reads a
+            # fringe as younger, and paints one as a smudge unless held.
+            g_fringe = fringe(fake[~asked], x[~asked], r["forehead"][~asked]) * (~asked).float().mean()
+            loss = loss + cfg.lambda_real_hairline * g_fringe
+            logs["G/real_hairline"] = g_fringe.item()
         if cfg.lambda_real_outline:
             band = r["outline"]
             g_outline = ((fake - x).abs() * band).sum() / (3 * band.sum()).clamp(min=1)
