@@ -1231,6 +1231,8 @@ def test_keep_hairline_keeps_the_forehead_an_age_edit_covers_and_every_other_cha
     brightness), the target keeps the source's forehead; below the brows (glasses, lines, the eyes)
     and outside the face the teacher's change stays, and gender edits keep all of theirs."""
     from trainer.pairs import PairSet, forehead, hairline, landmarks_in
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
 
     path = next(p for p in sorted((pairs / "pairs").glob("[0-9]*.npz")) if np.load(p)["found"])
     with np.load(path) as f:
@@ -1263,9 +1265,6 @@ def test_keep_hairline_keeps_the_forehead_an_age_edit_covers_and_every_other_cha
     np.testing.assert_array_equal(every.targets[gender], kept.targets[gender])
     back = np.flatnonzero(kept.forward) + 1  # an edit's way back starts from the target it kept
     np.testing.assert_array_equal(kept.inputs[back], kept.targets[back - 1])
-    from trainer.solver import Config
-    from trainer.student import StudentSolver
-
     solver = StudentSolver(Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, batch=2,
                                   keep_hairline=30.0), tmp_path / "s")
     np.testing.assert_array_equal(solver.data.targets, kept.targets)

@@ -66,12 +66,18 @@ def composite(source: np.ndarray, edit: np.ndarray, masks: tuple[np.ndarray, np.
     return np.round(source + where[..., None] * (edit.astype(np.float32) - source)).astype(np.uint8)
 
 
+def sixteenth(side: int) -> int:
+    """An odd kernel of about a 16th of the crop's side: the scale of hair added, taken or a fringe
+    drawn, above that of a strand or a line."""
+    return max(3, side // 16) | 1
+
+
 def taken(source: np.ndarray, edit: np.ndarray) -> np.ndarray:
     """Where the source render is the person and the edit is not (float32 0/1): long hair the
     teacher's "to male" took away, with a background behind it that the teacher invented and a
     student cannot. Strips thinner than a sixteenth of the crop (a jaw drawn narrower) are not."""
     gone = ((source.astype(np.int16) - edit) > 127).astype(np.uint8)
-    k = max(3, source.shape[0] // 16) | 1
+    k = sixteenth(source.shape[0])
     return cv2.morphologyEx(gone, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)).astype(np.float32)
 
 
@@ -82,7 +88,7 @@ def coarse_only(source: np.ndarray, edit: np.ndarray, face: np.ndarray, level: f
     guess those strands, and learning to repaint them paints its own speckled texture over a
     photo's real hair. Inside `face` (0..1) every change stays: lines, beard, lipstick."""
     change = edit.astype(np.float32) - source
-    k = max(3, source.shape[0] // 16) | 1
+    k = sixteenth(source.shape[0])
     coarse = np.abs(cv2.GaussianBlur(change, (k, k), 0)).max(-1)
     keep = cv2.GaussianBlur(np.clip(coarse / level - 0.5, 0, 1), (k, k), 0)
     keep = np.maximum(keep, face)
@@ -92,7 +98,7 @@ def coarse_only(source: np.ndarray, edit: np.ndarray, face: np.ndarray, level: f
 def brightness_change(before: np.ndarray, after: np.ndarray, code: int = cv2.COLOR_BGR2GRAY) -> np.ndarray:
     """The coarse change of brightness from `before` to `after` (signed grey levels, blurred over a
     16th of the side): a fringe drawn or taken away, not a line or a strand."""
-    k = max(3, before.shape[0] // 16) | 1
+    k = sixteenth(before.shape[0])
     luma = [cv2.cvtColor(im, code).astype(np.float32) for im in (before, after)]
     return cv2.GaussianBlur(luma[1] - luma[0], (k, k), 0)
 
@@ -102,7 +108,7 @@ def hairline(source: np.ndarray, edit: np.ndarray, band: np.ndarray, level: floa
     coarse change of brightness of more than about `level` grey levels (skin under a fringe the
     teacher's "younger" draws, or bared by its "older"). A student paints a new fringe on a real
     forehead as a dark smudge, not hair; the edit's other changes stay."""
-    k = max(3, source.shape[0] // 16) | 1
+    k = sixteenth(source.shape[0])
     moved = np.clip(np.abs(brightness_change(source, edit)) / level - 0.5, 0, 1) * band
     keep = cv2.GaussianBlur(cv2.dilate(moved, np.ones((k, k), np.uint8)), (k, k), 0)
     # The feathered edge may reach past the band's sides and top (into the hair), and down only
