@@ -1332,3 +1332,61 @@ def test_two_processes_sharing_a_synthesis_render_each_identity_once(pairs, monk
     capsys.readouterr()  # the progress bars above
     code, _, err = run_cli(capsys, "synthesize", "--out", pairs, "--share", "2/2")
     assert code == 2 and err.count("\n") == 1 and "--share" in err
+
+
+def spectacles(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """`image` with dark rims drawn round both eyes and a bridge between them over the nose."""
+    out = image.copy()
+    eyes = [points[[33, 133], :2], points[[362, 263], :2]]
+    t = max(2, image.shape[0] // 100)
+    for eye in eyes:
+        centre, width = eye.mean(0), np.linalg.norm(eye[1] - eye[0])
+        cv2.ellipse(out, (centre * 16).astype(int), (int(width * 16 * 0.8), int(width * 16 * 0.55)), 0, 0, 360,
+                    (30, 30, 30), t, cv2.LINE_AA, shift=4)
+    inner = [eyes[0].mean(0) + [0.8 * np.linalg.norm(eyes[0][1] - eyes[0][0]), 0],
+             eyes[1].mean(0) - [0.8 * np.linalg.norm(eyes[1][1] - eyes[1][0]), 0]]
+    cv2.line(out, *(tuple((p * 16).astype(int)) for p in inner), (30, 30, 30), t, cv2.LINE_AA, shift=4)
+    return out
+
+
+def test_drop_glasses_leaves_out_the_age_edits_that_put_glasses_on_not_lines_or_gender(pairs, tmp_path):
+    """The teacher's "older" puts glasses on a quarter of its faces and its "younger" takes them
+    off: --drop-glasses leaves those age edits out, by the edges on the bridge of the nose. The lines
+    an age edit draws (brow, crow's feet) and a changed skin tone do not count, and gender edits stay."""
+    from trainer.pairs import PairSet, landmarks_in, worn
+
+    def ages(f):
+        return [i for i, c in enumerate(f["conditions"]) if not c[1] and f["kept"][i]] if f["found"] else []
+
+    path = next(p for p in sorted((pairs / "pairs").glob("[0-9]*.npz")) if ages(np.load(p)))
+    f = dict(np.load(path))
+    src = f["crops"][0]
+    at = landmarks_in(f["points"], f["matrix"], STORE)
+    on = spectacles(src, at)
+    assert worn(src, on, at) > 15 and worn(on, src, at) < -15
+    aged = src.copy()
+    brow = at[[105, 334], :2].mean(0)
+    for dy in (-12, -7, -2):  # lines across the brow, crow's feet, a darker, warmer skin
+        cv2.line(aged, (int(at[[70], 0].item()), int(brow[1] + dy)), (int(at[[300], 0].item()), int(brow[1] + dy)), (60, 70, 90), 2)
+    for corner in (33, 263):
+        x, y = at[corner, :2].astype(int)
+        for dy in (-4, 0, 4):
+            cv2.line(aged, (x, y), (x + (8 if corner == 263 else -8), y + dy), (60, 70, 90), 1)
+    aged = np.clip(aged.astype(int) * [0.9, 0.92, 1.0], 0, 255).astype(np.uint8)
+    assert abs(worn(src, aged, at)) < 15
+
+    # One of the teacher's age edits replaced by the source with glasses drawn on: only it goes.
+    folder = tmp_path / "with-glasses"
+    shutil.copytree(pairs / "pairs", folder / "pairs")
+    k = ages(f)[0]
+    f["crops"][k + 1] = on
+    np.savez(folder / "pairs" / path.name, **f)
+    spec = AlignSpec(64, 0.3)
+    every, kept = PairSet(folder, spec), PairSet(folder, spec, glasses=15.0)
+    def edit(p):  # the drawn edit's place in a pair set: its identity's age edit by the same years
+        return p.forward & (p.ids == int(path.stem)) & (p.conditions[:, 1] == 0) & (p.conditions[:, 2] == f["conditions"][k][2])
+
+    assert edit(every).sum() == 1 and edit(kept).sum() == 0
+    teacher = every.forward & (every.conditions[:, 1] == 0)
+    assert (kept.conditions[kept.forward, 1] == 1).sum() == (every.conditions[every.forward, 1] == 1).sum()
+    assert 0 < (kept.forward & (kept.conditions[:, 1] == 0)).sum() < teacher.sum()

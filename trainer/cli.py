@@ -136,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--keep-hairline", type=within("--keep-hairline", 0, 255), metavar="LEVEL",
                    help="student: where an age edit moves the hairline (a forehead's brightness changed by about "
                         "LEVEL grey levels or more), its target keeps the source")
+    t.add_argument("--drop-glasses", type=within("--drop-glasses", 0, 255), metavar="LEVEL",
+                   help="student: leave out the age edits that put glasses on or take them off (the nose bridge's "
+                        "horizontal edges changed by more than LEVEL grey levels; 15 catches the teacher's)")
     t.add_argument("--robust", type=within("--robust", 0, 100), metavar="EPS",
                    help="attributes: train on the worst input within an L2 ball of radius EPS ([-1, 1] pixels)")
     t.add_argument("--mask", action="store_true", default=None,

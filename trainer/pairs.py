@@ -119,6 +119,26 @@ def hairline(source: np.ndarray, edit: np.ndarray, band: np.ndarray, level: floa
     return np.round(edit + keep[..., None] * (source.astype(np.float32) - edit)).astype(np.uint8)
 
 
+BRIDGE = [168, 6]  # MediaPipe face mesh: the bridge of the nose, where glasses rest
+INNER_EYES = [133, 362]
+
+
+def worn(source: np.ndarray, edit: np.ndarray, points: np.ndarray) -> float:
+    """How much an edit puts glasses on or takes them off: the change of horizontal edges (mean
+    Sobel, grey levels) on the bridge of the nose, in a square of half a quarter of the inner eye
+    corners' distance, from the source's landmarks (`points`, in the crops' pixels). Positive: put
+    on. An age edit's lines run across the brow, not there."""
+    centre = points[BRIDGE, :2].mean(0)
+    r = 0.27 * np.linalg.norm(points[INNER_EYES[0], :2] - points[INNER_EYES[1], :2])
+    (x0, y0), (x1, y1) = np.floor(centre - r).astype(int), np.ceil(centre + r).astype(int) + 1
+
+    def edges(im):
+        grey = cv2.cvtColor(im, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))[max(y0, 0):y1, max(x0, 0):x1].mean()
+
+    return float(edges(edit) - edges(source))
+
+
 def landmarks_in(points: np.ndarray, matrix: np.ndarray, spec: AlignSpec) -> np.ndarray:
     """A pair's source landmarks in its crop at `spec`, through the stored crop's matrix."""
     return Alignment(between(STORE, spec) @ np.vstack([matrix, [0, 0, 1]]), spec).to_crop(points)
@@ -163,10 +183,12 @@ class PairSet:
     was taken (`composite`); an edit that only ages keeps its greyer, shorter hair, which the
     source's would contradict. `coarse` > 0 keeps only the coarse part of every edit's change
     outside the face (`coarse_only`, at that level in grey levels). `fringe` > 0 keeps the source's
-    hairline in every edit that only ages (`hairline`, at that level)."""
+    hairline in every edit that only ages (`hairline`, at that level). `glasses` > 0 leaves out the
+    edits that only age and put glasses on or take them off (`worn`, by more than that level):
+    the teacher does so in a quarter of them, and glasses say nothing of age."""
 
     def __init__(self, folder: Path, spec: AlignSpec, split: str = "train", max_shrink: float = 0.0,
-                 keep_hair: bool = False, coarse: float = 0.0, fringe: float = 0.0):
+                 keep_hair: bool = False, coarse: float = 0.0, fringe: float = 0.0, glasses: float = 0.0):
         files = sorted((Path(folder) / "pairs").glob("[0-9]*.npz"))
         if not files:
             raise MirrorError(f"{folder}: no pairs (run 'mirror-train synthesize --out {folder}' first)")
@@ -187,6 +209,7 @@ class PairSet:
                 src = crops[0]
                 face = face_in(f["points"], f["matrix"], spec) if coarse else None
                 brow = forehead(landmarks_in(f["points"], f["matrix"], spec), spec.size) if fringe else None
+                stored = landmarks_in(f["points"], f["matrix"], STORE)
                 inputs.append(src)
                 targets.append(src)
                 conds.append(np.array([female, 1, 0], np.float32))
@@ -194,6 +217,8 @@ class PairSet:
                 forward.append(False)
                 for k, cond in enumerate(f["conditions"], 1):
                     if not f["kept"][k - 1] or (max_shrink and silhouette(f["masks"], k) < 1 - max_shrink):
+                        continue
+                    if glasses and not cond[1] and abs(worn(f["crops"][0], f["crops"][k], stored)) > glasses:
                         continue
                     edit = composite(src, crops[k], (masks[0], masks[k]), valid, keep_hair and bool(cond[1]))
                     if coarse:

@@ -113,6 +113,7 @@ class Config:
     coarse_hair: float = 0.0  # student: outside the face, targets keep only the teacher's coarse change (grey levels; 0: all of it)
     lambda_real_hairline: float = 0.0  # student: real faces' age edits held to no coarse change on the forehead
     keep_hairline: float = 0.0  # student: an age edit's target keeps the source's hairline (grey levels; 0: the teacher's)
+    drop_glasses: float = 0.0  # student: age edits that change glasses left out (grey levels of edge; 0: all kept)
     real_adv_edited: bool = False  # student: the real-photo discriminator's verdict counts where the alpha is open
     real_edit_output: bool = False  # student: the discriminator of changes sees the output beside the change
     # The years a real face is asked for are read through the classifier's own age slope on the

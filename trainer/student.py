@@ -74,7 +74,7 @@ class StudentSolver(Solver):
             if getattr(self.cfg, flag) and not self.cfg.real:
                 raise MirrorError(f"--{flag.replace('_', '-')} {does}: it needs --real")
         self.data = PairSet(Path(self.cfg.data), self.spec, "train", self.cfg.max_shrink, self.cfg.keep_hair,
-                            self.cfg.coarse_hair, self.cfg.keep_hairline)
+                            self.cfg.coarse_hair, self.cfg.keep_hairline, self.cfg.drop_glasses)
         try:
             self.val = PairSet(Path(self.cfg.data), self.spec, "val")
         except MirrorError:  # a handful of identities holds none out: the samples show training pairs
