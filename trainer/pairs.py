@@ -194,6 +194,7 @@ class PairSet:
             raise MirrorError(f"{folder}: no pairs (run 'mirror-train synthesize --out {folder}' first)")
         self.spec = spec
         inputs, targets, conds, ids, forward = [], [], [], [], []
+        self.ages = self.glasses_left_out = 0  # age edits kept by the teacher; of them, left out for glasses
         for path in files:
             i = int(path.stem)
             if (i % HOLDOUT == HOLDOUT - 1) != (split == "val"):
@@ -218,7 +219,9 @@ class PairSet:
                 for k, cond in enumerate(f["conditions"], 1):
                     if not f["kept"][k - 1] or (max_shrink and silhouette(f["masks"], k) < 1 - max_shrink):
                         continue
+                    self.ages += not cond[1]
                     if glasses and not cond[1] and abs(worn(f["crops"][0], f["crops"][k], stored)) > glasses:
+                        self.glasses_left_out += 1
                         continue
                     edit = composite(src, crops[k], (masks[0], masks[k]), valid, keep_hair and bool(cond[1]))
                     if coarse:

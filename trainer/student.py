@@ -75,6 +75,8 @@ class StudentSolver(Solver):
                 raise MirrorError(f"--{flag.replace('_', '-')} {does}: it needs --real")
         self.data = PairSet(Path(self.cfg.data), self.spec, "train", self.cfg.max_shrink, self.cfg.keep_hair,
                             self.cfg.coarse_hair, self.cfg.keep_hairline, self.cfg.drop_glasses)
+        if self.cfg.drop_glasses:
+            print(f"mirror-train: {self.data.glasses_left_out} of {self.data.ages} age edits left out: they change glasses")
         try:
             self.val = PairSet(Path(self.cfg.data), self.spec, "val")
         except MirrorError:  # a handful of identities holds none out: the samples show training pairs
