@@ -319,10 +319,10 @@ def test_speckle_counts_fine_colour_texture_not_strands_or_a_tint():
         assert speckle(x + smooth, x) < 0.02 * coloured
 
 
-def test_fringe_counts_a_dark_forehead_not_lines_or_the_rest_of_the_face():
+def test_tone_counts_a_dark_forehead_not_lines_or_the_rest_of_the_face():
     """On a real photo: a darker band inside the forehead mask counts its depth; grey noise there
     (lines, strands) and the same band outside the mask count next to nothing."""
-    from trainer.losses import fringe
+    from trainer.losses import tone
 
     x = photo(128)
     band = torch.zeros(1, 1, 128, 128)
@@ -330,10 +330,10 @@ def test_fringe_counts_a_dark_forehead_not_lines_or_the_rest_of_the_face():
     dark = torch.zeros_like(x)
     dark[..., 20:36, 40:88] = -0.4
     lines = torch.randn(1, 1, 128, 128, generator=torch.Generator().manual_seed(0)).expand(-1, 3, -1, -1) * 0.2
-    assert 0.3 < fringe(x + dark, x, band) <= 0.4
-    assert fringe(x + lines * band, x, band) < 0.05
-    assert fringe(x + dark.roll(60, 2), x, band) == 0
-    assert fringe(x, x, band) == 0
+    assert 0.3 < tone(x + dark, x, band) <= 0.4
+    assert tone(x + lines * band, x, band) < 0.05
+    assert tone(x + dark.roll(60, 2), x, band) == 0
+    assert tone(x, x, band) == 0
 
 
 def test_smooth_colour_takes_the_specks_and_keeps_strands_and_a_new_colour():
@@ -622,7 +622,7 @@ def test_terms_without_what_they_need_are_one_line_errors(student, pairs, classi
     code, _, err = run_cli(capsys, *base, "--lambda-fm", "1", "--lambda-adv", "0")
     assert code == 2 and "--lambda-fm" in err and "--lambda-adv" in err and len(err.strip().splitlines()) == 1
     for flags in (["--lambda-real-edit", "1"], ["--lambda-real-sparse", "1"], ["--lambda-real-chroma", "1"],
-                  ["--lambda-real-hairline", "1"], ["--real-adv-edited"]):
+                  ["--lambda-real-hairline", "1"], ["--lambda-real-jaw", "1"], ["--real-adv-edited"]):
         code, _, err = run_cli(capsys, *base, *flags)
         assert code == 2 and flags[0] in err and "needs --real" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(capsys, *base, "--real", student[1], "--classifier", classifier, "--real-edit-output")
@@ -940,26 +940,28 @@ def test_real_faces_edits_lose_their_colour_specks(student, pairs, classifier, t
     assert change[weight] > 0.2 * change[0.0], change
 
 
-def test_real_faces_age_edits_hold_their_forehead(student, pairs, classifier, tmp_path):
-    """With --lambda-real-hairline, a real face's age edit changes its forehead's brightness less
-    than the same steps without it (the band follows the face's landmarks), and the face is still
-    edited."""
-    from trainer.losses import fringe
-    from trainer.pairs import forehead
+@pytest.mark.parametrize("flag,region", [("lambda_real_hairline", "forehead"), ("lambda_real_jaw", "jaw")])
+def test_real_faces_age_edits_hold_their_forehead_and_jaw(student, pairs, classifier, tmp_path, flag, region):
+    """With --lambda-real-hairline (--lambda-real-jaw), a real face's age edit changes its
+    forehead's (jaw's) brightness less than the same steps without it (the band follows the face's
+    landmarks), and the face is still edited."""
+    from trainer import pairs as regions
+    from trainer.losses import tone
 
-    solvers = {w: trained_on_real(pairs, student[1], classifier, tmp_path / str(w), lambda_real_hairline=w)
+    solvers = {w: trained_on_real(pairs, student[1], classifier, tmp_path / str(w), **{flag: w})
                for w in (0.0, 50.0)}
     r = solvers[50.0].real_batch(0, augment=False)
     real = solvers[50.0].real
+    draw = getattr(regions, region)
     for i in range(len(r["x"])):
-        want = cv2.resize(forehead(real.points[r["index"][i]].astype(np.float32), real.crops.shape[1]), (64, 64),
+        want = cv2.resize(draw(real.points[r["index"][i]].astype(np.float32), real.crops.shape[1]), (64, 64),
                           interpolation=cv2.INTER_AREA)
-        assert np.abs(r["forehead"][i, 0].numpy() - want).mean() < 0.02 and want.sum() > 10
+        assert np.abs(r[region][i, 0].numpy() - want).mean() < 0.02 and want.sum() > 10
     c = r["c"].clone()
     c[:, 0], c[:, 1], c[:, 2] = 0.5, 0, -1  # every face younger
     with torch.no_grad():
         out = {w: solver.G(r["x"], c)[0] for w, solver in solvers.items()}
-    smudge = {w: fringe(fake, r["x"], r["forehead"]).item() for w, fake in out.items()}
+    smudge = {w: tone(fake, r["x"], r[region]).item() for w, fake in out.items()}
     change = {w: (fake - r["x"]).abs().mean().item() for w, fake in out.items()}
     assert smudge[50.0] < 0.7 * smudge[0.0], smudge
     assert change[50.0] > 0.2 * change[0.0], change
@@ -1015,26 +1017,31 @@ def test_change_outside_the_face_tells_hair_from_lipstick(student):
     assert outside_face(crops, crops, pts) == 0.0
 
 
-def test_forehead_change_tells_a_painted_fringe_from_glasses(student):
+def test_tone_change_tells_a_painted_fringe_from_glasses_and_a_jaw_shadow(student):
     """The eval's `forehead_change` on real faces: a dark band across the upper forehead (the
     fringe "younger" painted) reads tens of grey levels; dark frames over the eyes and a darker
-    chin (glasses, a beard), near none; an unchanged face, none."""
+    chin (glasses, a beard), near none; an unchanged face, none. Its `jaw_change`: a dark band
+    along the jaw and under the chin reads tens, the fringe near none."""
     from trainer.data import FaceSet
-    from trainer.evaluate import forehead_change
+    from trainer.evaluate import tone_change
+    from trainer.pairs import forehead, jaw
 
     faces = FaceSet(student[1], "val")
     crops, pts = faces.crops, faces.points[..., :2]
-    fringe, glasses = crops.copy(), crops.copy()
-    for f, g, p in zip(fringe, glasses, pts):
+    fringe, glasses, shadow = crops.copy(), crops.copy(), crops.copy()
+    for f, g, d, p in zip(fringe, glasses, shadow, pts):
         brow = int(p[[105, 334], 1].mean())
         left, right = int(p[:, 0].min()), int(p[:, 0].max())
         f[max(int(p[:, 1].min()) - 3, 0):brow - 3, left:right] //= 3
         eyes = int(p[[159, 386], 1].mean())
         g[eyes - 3:eyes + 4, left:right] //= 3
         g[int(p[152, 1]) - 12:, left:right] //= 2
-    assert forehead_change(crops, crops, pts) == 0.0
-    assert forehead_change(crops, fringe, pts) > 30
-    assert forehead_change(crops, glasses, pts) < 5
+        band = cv2.dilate(jaw(p, len(d)), np.ones((3, 3), np.uint8)) > 0.05
+        d[band] //= 3
+    assert tone_change(crops, crops, pts, forehead) == 0.0 == tone_change(crops, crops, pts, jaw)
+    assert tone_change(crops, fringe, pts, forehead) > 30 > 5 > tone_change(crops, fringe, pts, jaw)
+    assert tone_change(crops, glasses, pts, forehead) < 5
+    assert tone_change(crops, shadow, pts, jaw) > 30 > 5 > tone_change(crops, shadow, pts, forehead)
 
 
 def test_prepare_keeps_where_a_tight_photo_ends(student):

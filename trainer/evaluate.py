@@ -174,14 +174,15 @@ def outside_face(inputs: np.ndarray, outputs: np.ndarray, points: np.ndarray) ->
     return round(float((moved * (1 - inside)).sum() / total), 4) if total > 0 else 0.0
 
 
-def forehead_change(inputs: np.ndarray, outputs: np.ndarray, points: np.ndarray) -> float:
-    """The mean coarse change of brightness on the forehead (grey levels; `pairs.forehead`): a
-    fringe painted on a real forehead is a dark smudge the age judge reads as younger."""
-    from .pairs import brightness_change, forehead
+def tone_change(inputs: np.ndarray, outputs: np.ndarray, points: np.ndarray, region) -> float:
+    """The mean coarse change of brightness in a region of the face (grey levels; `region` is
+    `pairs.forehead` or `pairs.jaw`): a fringe painted on a real forehead, or a shadow along its
+    jaw, is a dark smudge the age judge reads as younger."""
+    from .pairs import brightness_change
 
     moved = []
     for before, after, p in zip(inputs, outputs, points):
-        band = forehead(p, before.shape[0])
+        band = region(p, before.shape[0])
         moved.append((np.abs(brightness_change(before, after, cv2.COLOR_RGB2GRAY)) * band).sum() / max(band.sum(), 1))
     return round(float(np.mean(moved)), 2) if moved else 0.0
 
@@ -271,6 +272,8 @@ def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path,
 def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path, baseline: Runner | None = None) -> dict:
     """Adults of 18-35 and of 50+ at every slider position: the judged age shift per position
     (against the judged input), whether it rises with the slider, and whether it is the same person."""
+    from .pairs import forehead, jaw
+
     result, sheet_rows = {"faces_per_group": faces, "slider": list(SLIDER)}, None
     for group, (lo, hi) in ADULTS.items():
         idx = pick((val.age >= lo) & (val.age <= hi), faces)
@@ -294,7 +297,8 @@ def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path, ba
             "faces_monotonic": rate(np.all(np.diff(shifts, axis=1) >= 0, 1), np.ones(len(idx), bool)),
             "same_person": rate(same[:, moving], np.ones_like(same[:, moving])),
             "same_person_by_position": {str(a): rate(same[:, i], np.ones(len(idx), bool)) for i, a in enumerate(SLIDER)},
-            "forehead_change": {str(a): forehead_change(inputs, outs[i], at) for i, a in enumerate(SLIDER) if abs(a) == 1},
+            **{f"{name}_change": {str(a): tone_change(inputs, outs[i], at, region) for i, a in enumerate(SLIDER) if abs(a) == 1}
+               for name, region in (("forehead", forehead), ("jaw", jaw))},
         }
         shown = [inputs, *outs]
         if baseline is not None:  # today's model at both ends of the slider, above the student's row

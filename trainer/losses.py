@@ -59,10 +59,11 @@ def speckle(fake: torch.Tensor, x: torch.Tensor, k: int = 5) -> torch.Tensor:
     return (d - F.avg_pool2d(d, k, 1, k // 2, count_include_pad=False)).abs().mean()
 
 
-def fringe(fake: torch.Tensor, x: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
-    """The coarse change of brightness inside `band` (N, 1, S, S; the forehead, `pairs.forehead`),
-    L1 over the band: a fringe painted on a real forehead, which a student draws as a smudge.
-    Averaged over a 16th of the side, as `pairs.brightness_change`: lines and strands do not count."""
+def tone(fake: torch.Tensor, x: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
+    """The coarse change of brightness inside `band` (N, 1, S, S; the forehead, `pairs.forehead`, or
+    the jaw, `pairs.jaw`), L1 over the band: a fringe or a jaw's shadow painted on a real face, which
+    a student draws as a smudge. Averaged over a 16th of the side, as `pairs.brightness_change`:
+    lines and strands do not count."""
     k = max(3, x.shape[-1] // 16) | 1
     grey = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
     coarse = F.avg_pool2d(((fake - x) * grey).sum(1, keepdim=True), k, 1, k // 2, count_include_pad=False)

@@ -112,6 +112,7 @@ class Config:
     keep_hair: bool = False  # student: a gender edit's target keeps the source's hair where the teacher took it
     coarse_hair: float = 0.0  # student: outside the face, targets keep only the teacher's coarse change (grey levels; 0: all of it)
     lambda_real_hairline: float = 0.0  # student: real faces' age edits held to no coarse change on the forehead
+    lambda_real_jaw: float = 0.0  # student: ... and along the jaw and chin
     keep_hairline: float = 0.0  # student: an age edit's target keeps the source's hairline (grey levels; 0: the teacher's)
     drop_glasses: float = 0.0  # student: age edits that change glasses left out (grey levels of edge; 0: all kept)
     real_adv_edited: bool = False  # student: the real-photo discriminator's verdict counts where the alpha is open

@@ -18,9 +18,9 @@ from mirror.errors import MirrorError
 
 from .attributes import age_slope, frozen_classifier
 from .data import FaceSet, fit_size, photo_area
-from .losses import age_goal, changed, feature_match, fringe, gender_loss, lsgan, pair_l1, softened, speckle
+from .losses import age_goal, changed, feature_match, gender_loss, lsgan, pair_l1, softened, speckle, tone
 from .models import ColourBlur, Discriminator, SmoothColour, generator
-from .pairs import PairSet, augment, forehead, to_batch as batch_of
+from .pairs import PairSet, augment, forehead, jaw, to_batch as batch_of
 from .solver import Solver, adam, regions
 from .synthesize import CONDITION, folder_settings
 
@@ -70,6 +70,7 @@ class StudentSolver(Solver):
                            ("lambda_real_sparse", "shuts real faces' alpha"),
                            ("lambda_real_chroma", "acts on real faces' edits"),
                            ("lambda_real_hairline", "holds real faces' foreheads"),
+                           ("lambda_real_jaw", "holds real faces' jaws"),
                            ("real_adv_edited", "weighs the real-photo discriminator's verdict")):
             if getattr(self.cfg, flag) and not self.cfg.real:
                 raise MirrorError(f"--{flag.replace('_', '-')} {does}: it needs --real")
@@ -156,6 +157,8 @@ class StudentSolver(Solver):
             r["face"] = self.drawn(face_mask, data.points, r)
         if self.cfg.lambda_real_hairline:
             r["forehead"] = self.drawn(forehead, data.points, r)
+        if self.cfg.lambda_real_jaw:
+            r["jaw"] = self.drawn(jaw, data.points, r)
         if self.cfg.real_inside:
             r["inside"] = self.drawn(photo_area, data.corners, r)
         return r
@@ -237,7 +240,7 @@ class StudentSolver(Solver):
         (lambda_real_alpha) and where the edit does not need it (lambda_real_sparse), the edit adds
         no fine colour texture (lambda_real_chroma), the face's outline stays where it was
         (lambda_real_outline), and an age edit draws no fringe over the forehead
-        (lambda_real_hairline)."""
+        (lambda_real_hairline) and no shadow along the jaw (lambda_real_jaw)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.edit(x, c)
         # --real-inside: past a chip's edge the crop only repeats the photo's border, no face's
@@ -291,12 +294,14 @@ class StudentSolver(Solver):
             g_chroma = speckle(fake, x)
             loss = loss + cfg.lambda_real_chroma * g_chroma
             logs["G/real_chroma"] = g_chroma.item()
-        if cfg.lambda_real_hairline:
-            # The pairs keep the hairline (--keep-hairline); the classifier's pull still reads a
-            # fringe as younger, and paints one as a smudge unless held.
-            g_fringe = fringe(fake[~asked], x[~asked], r["forehead"][~asked]) * (~asked).float().mean()
-            loss = loss + cfg.lambda_real_hairline * g_fringe
-            logs["G/real_hairline"] = g_fringe.item()
+        # The pairs keep the hairline (--keep-hairline); the classifier's pull still reads a fringe
+        # as younger, and paints one as a smudge unless held. The teacher's age edits move the jaw
+        # and chin, which a student draws on a real face as a dark band (and so without the pull).
+        for weight, region in ((cfg.lambda_real_hairline, "forehead"), (cfg.lambda_real_jaw, "jaw")):
+            if weight:
+                g_held = tone(fake[~asked], x[~asked], r[region][~asked]) * (~asked).float().mean()
+                loss = loss + weight * g_held
+                logs[f"G/real_{region}"] = g_held.item()
         if cfg.lambda_real_outline:
             band = r["outline"]
             g_outline = ((fake - x).abs() * band).sum() / (3 * band.sum()).clamp(min=1)
