@@ -1038,6 +1038,10 @@ def test_tone_change_tells_a_painted_fringe_from_glasses_and_a_jaw_shadow(studen
         g[int(p[152, 1]) - 12:, left:right] //= 2
         band = cv2.dilate(jaw(p, len(d)), np.ones((3, 3), np.uint8)) > 0.05
         d[band] //= 3
+        # The band reaches the neck under the chin, not the cheeks or the nose.
+        chin, size = p[152], len(d)
+        assert jaw(p, size)[min(int(chin[1] + size / 8), size - 1), int(chin[0])] > 0.5
+        assert jaw(p, size)[int(p[1, 1]) - 1, int(p[1, 0])] == 0 == jaw(p, size)[int(p[205, 1]), int(p[205, 0])]
     assert tone_change(crops, crops, pts, forehead) == 0.0 == tone_change(crops, crops, pts, jaw)
     assert tone_change(crops, fringe, pts, forehead) > 30 > 5 > tone_change(crops, fringe, pts, jaw)
     assert tone_change(crops, glasses, pts, forehead) < 5

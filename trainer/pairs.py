@@ -156,11 +156,12 @@ def forehead(points: np.ndarray, size: int) -> np.ndarray:
 
 
 def jaw(points: np.ndarray, size: int) -> np.ndarray:
-    """The band along the landmarks' hull below the tip of the nose, a 12th of the crop to each
-    side: where the teacher's age edits move the jaw and chin, which a student paints on a real
-    face as a dark band, not a jaw."""
+    """The band along the landmarks' hull below the tip of the nose, a 12th of the crop inside it
+    and a 6th outside: where the teacher's age edits move the jaw and chin, which a student paints
+    on a real face as a dark band on the chin and neck, not a jaw."""
     rows = np.arange(size) > points[NOSE_TIP, 1]
-    return outline(points, size, width=1 / 12) * rows[:, None].astype(np.float32)
+    band = np.maximum(outline(points, size, width=1 / 12), outline(points, size, width=1 / 6) * (1 - face_mask(points, size, feather=0)))
+    return band * rows[:, None].astype(np.float32)
 
 
 def face_in(points: np.ndarray, matrix: np.ndarray, spec: AlignSpec) -> np.ndarray:
