@@ -125,8 +125,8 @@ INNER_EYES = [133, 362]
 
 def worn(source: np.ndarray, edit: np.ndarray, points: np.ndarray) -> float:
     """How much an edit puts glasses on or takes them off: the change of horizontal edges (mean
-    Sobel, grey levels) on the bridge of the nose, in a square of half a quarter of the inner eye
-    corners' distance, from the source's landmarks (`points`, in the crops' pixels). Positive: put
+    Sobel, grey levels) on the bridge of the nose, in a square about half as wide as the inner eye
+    corners are apart, from the source's landmarks (`points`, in the crops' pixels). Positive: put
     on. An age edit's lines run across the brow, not there."""
     centre = points[BRIDGE, :2].mean(0)
     r = 0.27 * np.linalg.norm(points[INNER_EYES[0], :2] - points[INNER_EYES[1], :2])
@@ -160,7 +160,8 @@ def jaw(points: np.ndarray, size: int) -> np.ndarray:
     and a 6th outside: where the teacher's age edits move the jaw and chin, which a student paints
     on a real face as a dark band on the chin and neck, not a jaw."""
     rows = np.arange(size) > points[NOSE_TIP, 1]
-    band = np.maximum(outline(points, size, width=1 / 12), outline(points, size, width=1 / 6) * (1 - face_mask(points, size, feather=0)))
+    outside = outline(points, size, width=1 / 6) * (1 - face_mask(points, size, feather=0))
+    band = np.maximum(outline(points, size, width=1 / 12), outside)
     return band * rows[:, None].astype(np.float32)
 
 
