@@ -613,7 +613,7 @@ def test_real_faces_at_another_margin_or_without_a_classifier_are_one_line_error
 def test_terms_without_what_they_need_are_one_line_errors(student, pairs, classifier, tmp_path, capsys):
     """Feature matching without the pairs' discriminator; the teacher's changes judged, the alpha
     shut or the real-photo verdict weighed without real faces; the output shown to a discriminator
-    of changes that is not there; photo edges from a cache without corners: one line each, before
+    of changes that is not there, the jaw held on "younger" only without the jaw held; photo edges from a cache without corners: one line each, before
     any training."""
     import shutil
 
@@ -627,6 +627,8 @@ def test_terms_without_what_they_need_are_one_line_errors(student, pairs, classi
         assert code == 2 and flags[0] in err and "needs --real" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(capsys, *base, "--real", student[1], "--classifier", classifier, "--real-edit-output")
     assert code == 2 and "needs --lambda-real-edit" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, *base, "--real", student[1], "--classifier", classifier, "--real-jaw-younger")
+    assert code == 2 and "needs --lambda-real-jaw" in err and len(err.strip().splitlines()) == 1
     old = tmp_path / "old"  # a cache prepared before the corners were kept
     shutil.copytree(student[1], old)
     (old / "corners.npy").unlink()
@@ -965,6 +967,26 @@ def test_real_faces_age_edits_hold_their_forehead_and_jaw(student, pairs, classi
     change = {w: (fake - r["x"]).abs().mean().item() for w, fake in out.items()}
     assert smudge[50.0] < 0.7 * smudge[0.0], smudge
     assert change[50.0] > 0.2 * change[0.0], change
+
+
+def test_real_jaw_younger_holds_the_jaws_made_younger_not_older(student, pairs, classifier, tmp_path):
+    """With --real-jaw-younger the jaw's hold weighs on real faces made younger only: their jaw's
+    smudge is held as with the hold on every age edit, and faces made older keep more of their
+    jaw's change than under that hold."""
+    from trainer.losses import tone
+
+    solvers = {name: trained_on_real(pairs, student[1], classifier, tmp_path / name, **options)
+               for name, options in (("free", {}), ("both", {"lambda_real_jaw": 50.0}),
+                                     ("younger", {"lambda_real_jaw": 50.0, "real_jaw_younger": True}))}
+    r = solvers["younger"].real_batch(0, augment=False)
+    smudge = {}
+    for shift in (-1, 1):
+        c = r["c"].clone()
+        c[:, 0], c[:, 1], c[:, 2] = 0.5, 0, shift
+        with torch.no_grad():
+            smudge[shift] = {name: tone(s.G(r["x"], c)[0], r["x"], r["jaw"]).item() for name, s in solvers.items()}
+    assert smudge[-1]["younger"] < 0.7 * smudge[-1]["free"], smudge
+    assert smudge[1]["younger"] > smudge[1]["both"], smudge
 
 
 def test_real_faces_keep_their_outline(student, pairs, classifier, tmp_path):

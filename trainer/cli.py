@@ -148,6 +148,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--real-adv-edited", action="store_true", default=None,
                    help="student: the real-photo discriminator's verdict on an edit counts where the alpha is open, "
                         "not averaged over the whole crop")
+    t.add_argument("--real-jaw-younger", action="store_true", default=None,
+                   help="student: --lambda-real-jaw holds the jaw of real faces made younger only; \"older\" keeps its jowls")
     t.add_argument("--real-edit-output", action="store_true", default=None,
                    help="student: the discriminator of changes (--lambda-real-edit) sees the output beside the change")
     t.add_argument("--real-inside", action="store_true", default=None,

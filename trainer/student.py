@@ -64,6 +64,8 @@ class StudentSolver(Solver):
         self.size = self.spec.size
         if self.cfg.lambda_fm and not self.cfg.lambda_adv:
             raise MirrorError("--lambda-fm matches the pairs' discriminator's features: it needs --lambda-adv above 0")
+        if self.cfg.real_jaw_younger and not self.cfg.lambda_real_jaw:
+            raise MirrorError("--real-jaw-younger says which jaws --lambda-real-jaw holds: it needs --lambda-real-jaw")
         if self.cfg.real_edit_output and not self.cfg.lambda_real_edit:
             raise MirrorError("--real-edit-output shows the discriminator of changes more: it needs --lambda-real-edit")
         for flag, does in (("lambda_real_edit", "judges real faces' edits"),
@@ -297,9 +299,11 @@ class StudentSolver(Solver):
         # The pairs keep the hairline (--keep-hairline); the classifier's pull still reads a fringe
         # as younger, and paints one as a smudge unless held. The teacher's age edits move the jaw
         # and chin, which a student draws on a real face as a dark band (and so without the pull).
-        for weight, region in ((cfg.lambda_real_hairline, "forehead"), (cfg.lambda_real_jaw, "jaw")):
+        # The band is drawn at "younger"; "older"'s jowls may be the look (--real-jaw-younger).
+        younger = ~asked & (c[:, 2] < 0) if cfg.real_jaw_younger else ~asked
+        for weight, region, held in ((cfg.lambda_real_hairline, "forehead", ~asked), (cfg.lambda_real_jaw, "jaw", younger)):
             if weight:
-                g_held = tone(fake[~asked], x[~asked], r[region][~asked]) * (~asked).float().mean()
+                g_held = tone(fake[held], x[held], r[region][held]) * held.float().mean()
                 loss = loss + weight * g_held
                 logs[f"G/real_{region}"] = g_held.item()
         if cfg.lambda_real_outline:
