@@ -2,7 +2,9 @@
 teaches at once (python docs/mean_change.py RENDERS [--identities N] [--glasses LEVEL] [--out PNG]).
 A place the teacher changes the same way in most of its edits (glasses, grey hair, the teeth) shows
 as a clear shape; what changes differently each time averages away. With `--glasses LEVEL` the
-age edits `mirror-train train --drop-glasses LEVEL` leaves out get tiles of their own."""
+age edits `mirror-train train --drop-glasses LEVEL` leaves out get tiles of their own. The picture
+is a signed difference (less red shows as green), so it also prints each kind's mean change of
+colour in Lab inside the inner lips of open mouths, and the mouths' redness after."""
 
 from __future__ import annotations
 
@@ -14,6 +16,16 @@ import numpy as np
 
 from mirror.align import AlignSpec
 from trainer.pairs import STORE, landmarks_in, rendered, replicate, resample, worn
+
+INNER_LIPS = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
+
+
+def mouth(crop: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """The mean Lab colour (OpenCV's 8-bit scale: a*, b* neutral at 128) inside the inner lips,
+    None for a closed mouth."""
+    inside = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(points[INNER_LIPS, :2]).astype(np.int32)], 1)
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2LAB)[inside > 0].astype(np.float32).mean(0) if inside.sum() >= 30 else None
 
 
 def kind(condition: np.ndarray) -> str:
@@ -31,7 +43,7 @@ def main() -> None:
     p.add_argument("--margin", type=float, default=0.3)
     p.add_argument("--out", default=str(Path(__file__).with_name("mean_change.png")))
     a = p.parse_args()
-    spec, changes = AlignSpec(a.size, a.margin), {}
+    spec, changes, mouths = AlignSpec(a.size, a.margin), {}, {}
     for path in sorted((a.renders / "pairs").glob("[0-9]*.npz"))[: a.identities]:
         with np.load(path) as f:
             if not f["found"]:
@@ -45,13 +57,18 @@ def main() -> None:
                 if a.glasses and not name.startswith("to ") and abs(worn(f["crops"][0], f["crops"][k], stored)) > a.glasses:
                     name += ", left out"
                 changes.setdefault(name, []).append(crops[k] - crops[0])
+                before, after = mouth(f["crops"][0], stored), mouth(f["crops"][k], stored)
+                if before is not None:
+                    mouths.setdefault(name, []).append(np.r_[after - before, after[1]])
     tiles = []
     order = ["to female", "to male", "older", "older, left out", "younger", "younger, left out"]
     for name, moved in sorted(changes.items(), key=lambda item: order.index(item[0])):
         tile = cv2.resize(np.clip(128 + 4 * np.mean(moved, 0), 0, 255).astype(np.uint8), (256, 256))
         cv2.putText(tile, f"{name} ({len(moved)})", (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2)
         tiles.append(tile)
-        print(f"{name}: {len(moved)} edits")
+        m = np.mean(mouths.get(name, [[np.nan] * 4]), 0)
+        print(f"{name}: {len(moved)} edits; open mouths: {len(mouths.get(name, []))}, Lab change "
+              f"{m[0]:+.1f} / {m[1]:+.1f} / {m[2]:+.1f}, a* after {m[3]:.1f} (128 neutral)")
     if not tiles:
         raise SystemExit(f"{a.renders}: no kept pairs")
     cv2.imwrite(a.out, np.hstack(tiles))
