@@ -41,7 +41,7 @@ def main() -> None:
     p.add_argument("--glasses", type=float, default=0.0, help="split the age edits at this `worn` level")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--margin", type=float, default=0.3)
-    p.add_argument("--out", default=str(Path(__file__).with_name("mean_change.png")))
+    p.add_argument("--out", default=str(Path(__file__).with_name("mean_change.jpg")))
     a = p.parse_args()
     spec, changes, mouths = AlignSpec(a.size, a.margin), {}, {}
     for path in sorted((a.renders / "pairs").glob("[0-9]*.npz"))[: a.identities]:

@@ -300,8 +300,8 @@ class StudentSolver(Solver):
         # as younger, and paints one as a smudge unless held. The teacher's age edits move the jaw
         # and chin, which a student draws on a real face as a dark band (and so without the pull).
         # The band is drawn at "younger"; "older"'s jowls may be the look (--real-jaw-younger).
-        younger = ~asked & (c[:, 2] < 0) if cfg.real_jaw_younger else ~asked
-        for weight, region, held in ((cfg.lambda_real_hairline, "forehead", ~asked), (cfg.lambda_real_jaw, "jaw", younger)):
+        jaws = ~asked & (c[:, 2] < 0) if cfg.real_jaw_younger else ~asked
+        for weight, region, held in ((cfg.lambda_real_hairline, "forehead", ~asked), (cfg.lambda_real_jaw, "jaw", jaws)):
             if weight:
                 g_held = tone(fake[held], x[held], r[region][held]) * held.float().mean()
                 loss = loss + weight * g_held
