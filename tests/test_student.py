@@ -1259,6 +1259,49 @@ def test_a_gender_edit_can_keep_the_hair_the_teacher_took(pairs, tmp_path):
     np.testing.assert_array_equal(solver.data.targets, hair.targets)
 
 
+def test_a_gender_edits_way_back_can_keep_the_hair_the_teacher_added(pairs, tmp_path):
+    """--keep-added-hair: the way back of a gender edit that grew the person (the long hair of a
+    "to female") is a "to male" whose target keeps that hair, not the background the teacher
+    painted behind it; the person's own pixels still go back to the source, age edits' ways back
+    are the plain source, and every target lies between the edit and the source."""
+    from trainer.pairs import PairSet, composite, taken
+    from trainer.solver import Config
+    from trainer.student import StudentSolver
+
+    path = next(p for p in sorted((pairs / "pairs").glob("[0-9]*.npz")) if np.load(p)["found"])
+    with np.load(path) as f:
+        src, edit, before = f["crops"][0], f["crops"][1], f["masks"][0]
+    n = before.shape[0]
+    after = before.copy()
+    after[:, : n // 3] = 255  # the edit grew the person over the left third: hair down the side
+    added = taken(after, before)
+    assert added[:, : n // 3].sum() > 0.9 * (before[:, : n // 3 - 8] < 128).sum()
+    valid = np.ones((n, n), np.float32)
+    back = composite(edit, src, (after, before), valid, keep_hair=True)
+    deep = cv2.erode(added, np.ones((25, 25), np.uint8)) > 0
+    assert deep.sum() > 500 and np.abs(edit[deep].astype(int) - src[deep]).mean() > 2
+    np.testing.assert_array_equal(back[deep], edit[deep])  # the added hair stays
+    person = cv2.erode(before, np.ones((25, 25), np.uint8)) > 127
+    far = person & (cv2.dilate(added, np.ones((25, 25), np.uint8)) == 0)
+    assert far.sum() > 500
+    np.testing.assert_array_equal(back[far], src[far])  # the face goes back to the source's
+
+    spec = AlignSpec(64, 0.3)
+    every, hair = PairSet(pairs, spec), PairSet(pairs, spec, added_hair=True)
+    np.testing.assert_array_equal(every.conditions, hair.conditions)
+    np.testing.assert_array_equal(every.inputs, hair.inputs)
+    np.testing.assert_array_equal(every.targets[every.forward], hair.targets[hair.forward])
+    way_back = ~every.forward
+    age = way_back & (every.conditions[:, 1] == 0)
+    np.testing.assert_array_equal(every.targets[age], hair.targets[age])
+    assert (hair.targets[way_back] != every.targets[way_back]).mean() > 0.01  # the teacher grows hair on men
+    to_edit = np.abs(hair.targets[way_back].astype(int) - hair.inputs[way_back])
+    assert np.all(to_edit <= np.abs(every.targets[way_back].astype(int) - every.inputs[way_back]) + 1)
+    solver = StudentSolver(Config(kind="student", data=str(pairs), arch="unet16", size=64, margin=0.3, batch=2,
+                                  keep_added_hair=True), tmp_path / "s")
+    np.testing.assert_array_equal(solver.data.targets, hair.targets)
+
+
 def test_keep_hairline_keeps_the_forehead_an_age_edit_covers_and_every_other_change(pairs, tmp_path):
     """--keep-hairline: where an age edit draws a fringe over the forehead (a coarse change of its
     brightness), the target keeps the source's forehead; below the brows (glasses, lines, the eyes)

@@ -130,6 +130,9 @@ def parser() -> argparse.ArgumentParser:
                         "(hair taken away, with a background to invent)")
     t.add_argument("--keep-hair", action="store_true", default=None,
                    help="student: where a gender edit takes the person away (long hair), its target keeps the source")
+    t.add_argument("--keep-added-hair", action="store_true", default=None,
+                   help="student: where a gender edit adds to the person (long hair), its way back keeps it (a \"to male\" "
+                        "that keeps the hair rather than paint the teacher's background)")
     t.add_argument("--coarse-hair", type=within("--coarse-hair", 0, 255), metavar="LEVEL",
                    help="student: outside the face, targets keep only the teacher's coarse change (above about LEVEL "
                         "grey levels blurred), not the strands it re-rendered")

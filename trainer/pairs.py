@@ -194,12 +194,16 @@ class PairSet:
     was taken (`composite`); an edit that only ages keeps its greyer, shorter hair, which the
     source's would contradict. `coarse` > 0 keeps only the coarse part of every edit's change
     outside the face (`coarse_only`, at that level in grey levels). `fringe` > 0 keeps the source's
-    hairline in every edit that only ages (`hairline`, at that level). `glasses` > 0 leaves out the
+    hairline in every edit that only ages (`hairline`, at that level). `added_hair` keeps, in the
+    way back of a gender edit, the hair the edit added: the way back of a "to female" that grew
+    long hair is a "to male" that would take it away to the teacher's background, as the forward
+    "to male" edits `keep_hair` mends do. `glasses` > 0 leaves out the
     edits that only age and put glasses on or take them off (`worn`, by more than that level):
     the teacher does so in a quarter of them, and glasses say nothing of age."""
 
     def __init__(self, folder: Path, spec: AlignSpec, split: str = "train", max_shrink: float = 0.0,
-                 keep_hair: bool = False, coarse: float = 0.0, fringe: float = 0.0, glasses: float = 0.0):
+                 keep_hair: bool = False, coarse: float = 0.0, fringe: float = 0.0, glasses: float = 0.0,
+                 added_hair: bool = False):
         files = sorted((Path(folder) / "pairs").glob("[0-9]*.npz"))
         if not files:
             raise MirrorError(f"{folder}: no pairs (run 'mirror-train synthesize --out {folder}' first)")
@@ -239,11 +243,14 @@ class PairSet:
                         edit = coarse_only(src, edit, face, coarse)
                     if fringe and not cond[1]:
                         edit = hairline(src, edit, brow, fringe)
+                    back = src
+                    if added_hair and cond[1]:
+                        back = composite(edit, src, (masks[k], masks[0]), valid, keep_hair=True)
                     cond = cond.copy()
                     if not cond[1]:
                         cond[0] = 0.5  # no gender asked: the target gender says nothing
                     inputs += [src, edit]
-                    targets += [edit, src]
+                    targets += [edit, back]
                     conds += [cond, reverse(cond, female)]
                     ids += [i, i]
                     forward += [True, False]

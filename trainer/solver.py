@@ -110,6 +110,7 @@ class Config:
     # out of training (the teacher's "to male" often takes long hair away; 0: all kept).
     max_shrink: float = 0.0
     keep_hair: bool = False  # student: a gender edit's target keeps the source's hair where the teacher took it
+    keep_added_hair: bool = False  # student: a gender edit's way back keeps the hair the teacher added
     coarse_hair: float = 0.0  # student: outside the face, targets keep only the teacher's coarse change (grey levels; 0: all of it)
     lambda_real_hairline: float = 0.0  # student: real faces' age edits held to no coarse change on the forehead
     lambda_real_jaw: float = 0.0  # student: ... and along the jaw and chin

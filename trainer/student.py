@@ -77,7 +77,8 @@ class StudentSolver(Solver):
             if getattr(self.cfg, flag) and not self.cfg.real:
                 raise MirrorError(f"--{flag.replace('_', '-')} {does}: it needs --real")
         self.data = PairSet(Path(self.cfg.data), self.spec, "train", self.cfg.max_shrink, self.cfg.keep_hair,
-                            self.cfg.coarse_hair, self.cfg.keep_hairline, self.cfg.drop_glasses)
+                            self.cfg.coarse_hair, self.cfg.keep_hairline, self.cfg.drop_glasses,
+                            self.cfg.keep_added_hair)
         if self.cfg.drop_glasses:
             print(f"mirror-train: {self.data.glasses_left_out} of {self.data.ages} age edits left out: they change glasses")
         try:
