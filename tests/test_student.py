@@ -942,19 +942,22 @@ def test_real_faces_edits_lose_their_colour_specks(student, pairs, classifier, t
     assert change[weight] > 0.2 * change[0.0], change
 
 
-@pytest.mark.parametrize("flag,region", [("lambda_real_hairline", "forehead"), ("lambda_real_jaw", "jaw")])
-def test_real_faces_age_edits_hold_their_forehead_and_jaw(student, pairs, classifier, tmp_path, flag, region):
+@pytest.mark.parametrize("flag,region,colour,weight", [("lambda_real_hairline", "forehead", False, 50.0),
+                                                        ("lambda_real_jaw", "jaw", False, 50.0),
+                                                        ("lambda_real_tint", "face", True, 300.0)])
+def test_real_faces_age_edits_hold_their_forehead_jaw_and_tint(student, pairs, classifier, tmp_path, flag, region, colour,
+                                                              weight):
     """With --lambda-real-hairline (--lambda-real-jaw), a real face's age edit changes its
     forehead's (jaw's) brightness less than the same steps without it (the band follows the face's
-    landmarks), and the face is still edited."""
+    landmarks), and the face is still edited; with --lambda-real-tint, the face's coarse colour."""
     from trainer import pairs as regions
     from trainer.losses import tone
 
     solvers = {w: trained_on_real(pairs, student[1], classifier, tmp_path / str(w), **{flag: w})
-               for w in (0.0, 50.0)}
-    r = solvers[50.0].real_batch(0, augment=False)
-    real = solvers[50.0].real
-    draw = getattr(regions, region)
+               for w in (0.0, weight)}
+    r = solvers[weight].real_batch(0, augment=False)
+    real = solvers[weight].real
+    draw = blend.face_mask if region == "face" else getattr(regions, region)
     for i in range(len(r["x"])):
         want = cv2.resize(draw(real.points[r["index"][i]].astype(np.float32), real.crops.shape[1]), (64, 64),
                           interpolation=cv2.INTER_AREA)
@@ -963,10 +966,10 @@ def test_real_faces_age_edits_hold_their_forehead_and_jaw(student, pairs, classi
     c[:, 0], c[:, 1], c[:, 2] = 0.5, 0, -1  # every face younger
     with torch.no_grad():
         out = {w: solver.G(r["x"], c)[0] for w, solver in solvers.items()}
-    smudge = {w: tone(fake, r["x"], r[region]).item() for w, fake in out.items()}
+    smudge = {w: tone(fake, r["x"], r[region], colour).item() for w, fake in out.items()}
     change = {w: (fake - r["x"]).abs().mean().item() for w, fake in out.items()}
-    assert smudge[50.0] < 0.7 * smudge[0.0], smudge
-    assert change[50.0] > 0.2 * change[0.0], change
+    assert smudge[weight] < 0.7 * smudge[0.0], smudge
+    assert change[weight] > 0.2 * change[0.0], change
 
 
 def test_real_jaw_younger_holds_the_jaws_made_younger_not_older(student, pairs, classifier, tmp_path):

@@ -119,7 +119,8 @@ def parser() -> argparse.ArgumentParser:
     for name in ("lr", "decay_from", "age_span", "lambda_cls", "lambda_rec", "lambda_change", "lambda_cyc", "lambda_id",
                  "lambda_proto", "proto_gain", "lambda_adv", "age_floor", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_older", "lambda_fm",
                  "lambda_reach", "margin", "lambda_real", "lambda_real_adv", "lambda_real_age", "lambda_real_cyc", "lambda_real_alpha", "lambda_real_sparse", "lambda_real_chroma",
-                 "real_margin", "lambda_real_outline", "lambda_real_edit", "lambda_real_hairline", "lambda_real_jaw"):
+                 "real_margin", "lambda_real_outline", "lambda_real_edit", "lambda_real_hairline", "lambda_real_jaw",
+                 "lambda_real_tint"):
         t.add_argument("--" + name.replace("_", "-"), type=float)
     t.add_argument("--smooth-colour", type=within("--smooth-colour", 0, 32), metavar="PX",
                    help="student: train and ship the edit with its change's colour blurred by a Gaussian of PX pixels")

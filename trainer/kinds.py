@@ -33,5 +33,5 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "student": ("lambda_adv", "lambda_pair", "lambda_alpha", "lambda_changed", "lambda_older", "lambda_fm", "lambda_reach", "tight", "warmup",
                 "margin", "real", "lambda_real", "lambda_real_adv", "lambda_real_age", "lambda_real_cyc", "lambda_real_alpha", "lambda_real_sparse", "lambda_real_chroma", "smooth_colour", "real_margin",
                 "real_blur", "lambda_real_outline", "real_cyc_face", "real_inside", "real_adv_edited", "lambda_real_edit",
-                "real_edit_output", "max_shrink", "keep_hair", "keep_added_hair", "coarse_hair", "keep_hairline", "drop_glasses", "lambda_real_hairline", "lambda_real_jaw", "real_jaw_younger", "clean_change", "calibrate", "classifier", "age_floor"),
+                "real_edit_output", "max_shrink", "keep_hair", "keep_added_hair", "coarse_hair", "keep_hairline", "drop_glasses", "lambda_real_hairline", "lambda_real_jaw", "real_jaw_younger", "lambda_real_tint", "clean_change", "calibrate", "classifier", "age_floor"),
 }

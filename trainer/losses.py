@@ -59,15 +59,19 @@ def speckle(fake: torch.Tensor, x: torch.Tensor, k: int = 5) -> torch.Tensor:
     return (d - F.avg_pool2d(d, k, 1, k // 2, count_include_pad=False)).abs().mean()
 
 
-def tone(fake: torch.Tensor, x: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
+def tone(fake: torch.Tensor, x: torch.Tensor, band: torch.Tensor, colour: bool = False) -> torch.Tensor:
     """The coarse change of brightness inside `band` (N, 1, S, S; the forehead, `pairs.forehead`, or
     the jaw, `pairs.jaw`), L1 over the band: a fringe or a jaw's shadow painted on a real face, which
     a student draws as a smudge. Averaged over a 16th of the side, as `pairs.brightness_change`:
-    lines and strands do not count."""
+    lines and strands do not count. `colour`: the coarse change of colour instead (what is left of
+    the change after its brightness, mean over the channels): a tint painted in patches."""
     k = max(3, x.shape[-1] // 16) | 1
     grey = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    coarse = F.avg_pool2d(((fake - x) * grey).sum(1, keepdim=True), k, 1, k // 2, count_include_pad=False)
-    return (coarse.abs() * band).sum() / band.sum().clamp(min=1)
+    change = fake - x
+    brightness = (change * grey).sum(1, keepdim=True)
+    part = change - brightness if colour else brightness
+    coarse = F.avg_pool2d(part, k, 1, k // 2, count_include_pad=False).abs().mean(1, keepdim=True)
+    return (coarse * band).sum() / band.sum().clamp(min=1)
 
 
 def softened(x: torch.Tensor, shift, blur: int = 1) -> torch.Tensor:

@@ -115,6 +115,7 @@ class Config:
     lambda_real_hairline: float = 0.0  # student: real faces' age edits held to no coarse change on the forehead
     lambda_real_jaw: float = 0.0  # student: ... and along the jaw and chin
     real_jaw_younger: bool = False  # student: ... the jaw on "younger" only
+    lambda_real_tint: float = 0.0  # student: ... and to no coarse change of colour on the face
     keep_hairline: float = 0.0  # student: an age edit's target keeps the source's hairline (grey levels; 0: the teacher's)
     drop_glasses: float = 0.0  # student: age edits that change glasses left out (grey levels of edge; 0: all kept)
     real_adv_edited: bool = False  # student: the real-photo discriminator's verdict counts where the alpha is open

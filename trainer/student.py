@@ -73,6 +73,7 @@ class StudentSolver(Solver):
                            ("lambda_real_chroma", "acts on real faces' edits"),
                            ("lambda_real_hairline", "holds real faces' foreheads"),
                            ("lambda_real_jaw", "holds real faces' jaws"),
+                           ("lambda_real_tint", "holds real faces' colour"),
                            ("real_adv_edited", "weighs the real-photo discriminator's verdict")):
             if getattr(self.cfg, flag) and not self.cfg.real:
                 raise MirrorError(f"--{flag.replace('_', '-')} {does}: it needs --real")
@@ -156,7 +157,7 @@ class StudentSolver(Solver):
         r["c"] = torch.from_numpy(np.stack([target, gender, a], 1).astype(np.float32))
         if self.cfg.lambda_real_outline:
             r["outline"] = self.drawn(outline, data.points, r)
-        if self.cfg.real_cyc_face:
+        if self.cfg.real_cyc_face or self.cfg.lambda_real_tint:
             r["face"] = self.drawn(face_mask, data.points, r)
         if self.cfg.lambda_real_hairline:
             r["forehead"] = self.drawn(forehead, data.points, r)
@@ -243,7 +244,8 @@ class StudentSolver(Solver):
         (lambda_real_alpha) and where the edit does not need it (lambda_real_sparse), the edit adds
         no fine colour texture (lambda_real_chroma), the face's outline stays where it was
         (lambda_real_outline), and an age edit draws no fringe over the forehead
-        (lambda_real_hairline) and no shadow along the jaw (lambda_real_jaw)."""
+        (lambda_real_hairline), no shadow along the jaw (lambda_real_jaw) and no patches of tint on
+        the face (lambda_real_tint)."""
         cfg, x, c = self.cfg, r["x"], r["c"]
         fake, alpha = self.edit(x, c)
         # --real-inside: past a chip's edge the crop only repeats the photo's border, no face's
@@ -301,12 +303,16 @@ class StudentSolver(Solver):
         # as younger, and paints one as a smudge unless held. The teacher's age edits move the jaw
         # and chin, which a student draws on a real face as a dark band (and so without the pull).
         # The band is drawn at "younger"; "older"'s jowls may be the look (--real-jaw-younger).
+        # On a real face "older" paints the teacher's paler skin as orange and white patches: its
+        # colour may change in lines and grey strands, not in patches (lambda_real_tint).
         jaws = ~asked & (c[:, 2] < 0) if cfg.real_jaw_younger else ~asked
-        for weight, region, held in ((cfg.lambda_real_hairline, "forehead", ~asked), (cfg.lambda_real_jaw, "jaw", jaws)):
+        for weight, region, held, colour in ((cfg.lambda_real_hairline, "forehead", ~asked, False),
+                                             (cfg.lambda_real_jaw, "jaw", jaws, False),
+                                             (cfg.lambda_real_tint, "face", ~asked, True)):
             if weight:
-                g_held = tone(fake[held], x[held], r[region][held]) * held.float().mean()
+                g_held = tone(fake[held], x[held], r[region][held], colour) * held.float().mean()
                 loss = loss + weight * g_held
-                logs[f"G/real_{region}"] = g_held.item()
+                logs[f"G/real_{'tint' if colour else region}"] = g_held.item()
         if cfg.lambda_real_outline:
             band = r["outline"]
             g_outline = ((fake - x).abs() * band).sum() / (3 * band.sum()).clamp(min=1)
