@@ -35,6 +35,26 @@ def face_mask(points: np.ndarray, size: int, feather: float = 0.06) -> np.ndarra
     return mask.astype(np.float32) / 255.0
 
 
+def grown_face(points: np.ndarray, size: int, reach: float) -> np.ndarray:
+    """The landmarks' hull grown by `reach` of the crop, feathered (size x size float32, 0..1):
+    where a "to male" edit may change a face (`male_reach` on its card). Past it is the hair that
+    the teacher's "to male" takes away to a background of its own invention, which a student
+    paints on a photo's real hair as coloured specks."""
+    mask = np.zeros((size, size), np.uint8)
+    hull = cv2.convexHull(np.round(points[:, :2] * 16).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA, shift=4)
+    r = round(reach * size)
+    if r:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), max(1.0, size / 40))
+
+
+def held_to_face(crop: np.ndarray, image: np.ndarray, points: np.ndarray, reach: float) -> np.ndarray:
+    """`image` (float32) with its change from `crop` kept to `grown_face`."""
+    near = grown_face(points, crop.shape[0], reach)[..., None]
+    return crop + near * (image - crop)
+
+
 def outline(points: np.ndarray, size: int, width: float = 0.05) -> np.ndarray:
     """A soft band (size x size float32, 0..1) along the landmarks' hull, `width` of the crop to
     each side of it: the face's outline, jaw to hairline."""

@@ -164,6 +164,7 @@ CARD_FIELDS = {
     "age_span_years": (False, number(1, 200)),
     "paste": (False, one_of(*PASTES)),
     "serves": (False, list_of(one_of(*EFFECTS))),
+    "male_reach": (False, number(0, 1)),
 }
 CARD_BYTES = 1 << 20  # a card is a few kB; a larger file is something else
 
@@ -196,6 +197,7 @@ class Card:
     age_span_years: float | None = None
     paste: str = "mask"
     serves: tuple[str, ...] = ()  # the effects a model serves: its task, or gender and age for "edit"
+    male_reach: float | None = None  # an edit model's "to male" held to the face grown by this much of the crop
     data: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -218,7 +220,8 @@ class Card:
         card = cls(name=str(d.get("name", path.stem)), task=task, align=AlignSpec.from_dict(d["align"]),
                    inputs=dict(d["inputs"]), outputs=dict(d["outputs"]),
                    age_span_years=d.get("age_span_years"), paste=d.get("paste", "mask"),
-                   serves=tuple(d.get("serves", EFFECTS if task == "edit" else (task,))), data=d)
+                   serves=tuple(d.get("serves", EFFECTS if task == "edit" else (task,))),
+                   male_reach=d.get("male_reach"), data=d)
         outputs_ok = TASK_OUTPUTS[task] <= set(card.outputs) if task in TASK_OUTPUTS else len(card.outputs) == 1
         if set(card.inputs) != TASK_INPUTS[task] or not outputs_ok:
             want = sorted(TASK_OUTPUTS.get(task, ["one image"]))

@@ -160,7 +160,8 @@ class Pipeline:
             if self.stabiliser:
                 self.stabiliser.reset()
         if todo:
-            made = self.translator(work.crops, work.spec, effect, [r.face.track for r in todo])
+            made = self.translator(work.crops, work.spec, effect, [r.face.track for r in todo],
+                                   [r.alignment.to_crop(r.face.points) for r in todo])
             for i, r in enumerate(todo):
                 r.female = None if made.female is None else float(made.female[i])
                 r.target = self.translator.target(effect, r.face.track)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .align import AlignSpec, between
+from .blend import held_to_face
 from .contract import from_tensor, to_tensor  # noqa: F401 - the card's normalisation, used here and by callers
 from .errors import MirrorError
 from .models import Model, Registry
@@ -142,8 +143,10 @@ class Translator:
         self.votes.clear()
 
     def __call__(self, crops: np.ndarray, spec: AlignSpec, effect: Effect,
-                 tracks: list[int] | None = None) -> Translated:
-        """The generated crops in `spec`, mixed with the input by `effect.intensity`."""
+                 tracks: list[int] | None = None, points: list[np.ndarray] | None = None) -> Translated:
+        """The generated crops in `spec`, mixed with the input by `effect.intensity`. `points`, the
+        faces' landmarks in the crops: a face turned male by a model whose card gives `male_reach`
+        changes only that near its face."""
         steps = self.plan(effect)
         if effect.gender == "swap" and self.asked != "swap":
             self.votes.clear()
@@ -165,6 +168,10 @@ class Translator:
             else:
                 masked = True
         images = resample(from_tensor(x), at, spec)
+        reach = next((m.card.male_reach for m, what in steps if "gender" in what and m.card.male_reach is not None), None)
+        if reach is not None and points is not None:
+            for i in np.flatnonzero(targets < 0.5):
+                images[i] = held_to_face(crops[i].astype(np.float32), images[i], points[i], reach)
         if effect.intensity < 1:
             images = crops + np.float32(effect.intensity) * (images - crops)
         return Translated(images, alpha, female, colour=alpha is None or masked)

@@ -213,6 +213,53 @@ def test_an_edit_model_can_serve_one_slider_beside_the_others_own_model(student,
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_to_male_is_held_to_the_face_when_the_card_says(student, tmp_path, capsys):
+    """Exported with --male-reach, an edit model's "to male" changes only the face grown by that
+    much of the crop (not the hair past it), in the runtime and in what the judges see; "to
+    female" and the model itself are as before; --male-reach on a model of one task is a one-line
+    error."""
+    from mirror.translate import Translator
+    from trainer.evaluate import Runner
+
+    held = tmp_path / "held"
+    code, _, err = run_cli(capsys, "export", student[0].parent / "run", "--out", held / "edit", "--data", student[1],
+                           "--calibration", "8", "--parity", "4", "--latency-runs", "1", "--male-reach", "0.08")
+    assert code == 0, err
+    card = json.loads((held / "edit.json").read_text())
+    assert card.pop("male_reach") == 0.08
+    free = tmp_path / "free"  # the same model, its card without the reach
+    free.mkdir()
+    shutil.copy(held / "edit.onnx", free / "edit.onnx")
+    (free / "edit.json").write_text(json.dumps(card))
+    image = cv2.imread(str(MEDIA / "astronaut.png"))
+    with Landmarker(video=False) as lm:
+        (face,) = lm(image)
+    plain_t, held_t = Translator(Registry(free)), Translator(Registry(held))
+    spec = plain_t.spec(Effect("male"))
+    a = Alignment.from_landmarks(face.points, spec)
+    crop, points = a.crop(image)[None], [a.to_crop(face.points)]
+    near = blend.grown_face(points[0], spec.size, 0.08)
+    for gender in ("male", "female"):
+        plain = plain_t(crop, spec, Effect(gender), None, points).images[0] - crop[0]
+        kept = held_t(crop, spec, Effect(gender), None, points).images[0] - crop[0]
+        if gender == "female":
+            np.testing.assert_array_equal(kept, plain)
+            continue
+        far = near < 1e-3
+        assert np.abs(plain[far]).mean() > 0.5  # the model changes the hair past the face...
+        assert np.abs(kept[far]).max() < 0.05  # ...which the card's reach keeps
+        np.testing.assert_allclose(kept[near > 0.999], plain[near > 0.999], atol=0.05)
+    runners = [Runner(f / "edit.onnx", f / "edit.json") for f in (free, held)]
+    shown = [r.shown(crop, np.stack(points), r.condition("gender", np.zeros(1))) for r in runners]
+    small = np.stack([cv2.resize(near, (runners[0].size, runners[0].size), interpolation=cv2.INTER_AREA)])
+    inputs = runners[0].inputs(crop).astype(int)
+    assert np.abs(shown[0] - inputs)[small < 1e-3].mean() > 0.5
+    assert np.abs(shown[1] - inputs)[small < 1e-3].max() <= 1
+    code, _, err = run_cli(capsys, "export", student[0].parent / "run", "--out", tmp_path / "x", "--data", student[1],
+                           "--male-reach", "2")
+    assert code == 2 and "--male-reach" in err and len(err.strip().splitlines()) == 1
+
+
 def test_student_runs_in_the_runtime_with_the_alpha_paste(student):
     image = cv2.imread(str(MEDIA / "obama.jpg"))
     with Pipeline(Registry(student[0]), Settings(Effect("swap", age=-0.5)), video=False) as pipeline:

@@ -56,7 +56,8 @@ def cmd_export(a) -> None:
     torch.set_num_threads(a.threads)
     tolerance = {} if a.int8_tolerance is None else {"int8_tolerance": a.int8_tolerance}
     card = export(Path(a.run), Path(a.out), a.data and Path(a.data), a.calibration, a.parity, a.latency_runs,
-                  **tolerance, serves=tuple(a.serves.split(",")), smooth_colour=a.smooth_colour)
+                  **tolerance, serves=tuple(a.serves.split(",")), smooth_colour=a.smooth_colour,
+                  male_reach=a.male_reach)
     print(json.dumps({k: card[k] for k in ("name", "task", "format", "parity", "latency_ms")}, indent=2))
 
 
@@ -186,6 +187,9 @@ def parser() -> argparse.ArgumentParser:
                    help="edit models: the sliders it serves; the other keeps its own model (gender.onnx or age.onnx)")
     e.add_argument("--smooth-colour", type=within("--smooth-colour", 0, 32), metavar="PX",
                    help="edit models: blur the colour of the change by a Gaussian of PX pixels, its brightness kept (default: as trained)")
+    e.add_argument("--male-reach", type=within("--male-reach", 0, 1), metavar="FRACTION",
+                   help="edit models: \"to male\" changes only the face grown by FRACTION of the crop (0.08: the hairline), "
+                        "not the hair past it, which the teacher takes away to a background of its own")
     e.add_argument("--threads", type=count("--threads"), default=2)
     e.set_defaults(func=cmd_export)
 

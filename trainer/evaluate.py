@@ -142,14 +142,18 @@ class Runner:
         """What the app shows of the face: the generated crop pasted into the input through the
         runtime's face mask with its colour matching, or through the model's alpha (the judges must
         see what a user sees)."""
-        from mirror.blend import change, face_mask, model_mask
+        from mirror.blend import change, face_mask, held_to_face, model_mask
 
         out = self.run(crops, condition)
         inputs, generated = self.inputs(crops), from_unit(out["image"])
         scale = self.size / crops.shape[1]
+        reach = self.model.card.male_reach
+        condition = np.broadcast_to(condition, (len(crops), condition.shape[-1]))
         shown = []
         for i, (src, gen, pts) in enumerate(zip(inputs, generated, points)):
             bgr, gen_bgr = src[..., ::-1].astype(np.float32), gen[..., ::-1].astype(np.float32)
+            if reach is not None and condition[i, 1] > 0.5 and condition[i, 0] < 0.5:  # as the runtime's Translator
+                gen_bgr = held_to_face(bgr, gen_bgr, pts.astype(np.float32) * scale, reach)
             alpha = out["alpha"][i, 0] if "alpha" in out else None
             mask = model_mask(face_mask(pts.astype(np.float32) * scale, self.size), alpha, masked=False)
             delta = change(bgr, gen_bgr, mask, colour=alpha is None)
