@@ -18,16 +18,21 @@ from .align import Alignment
 MODES = ("soft", "seamless")
 
 
+def hull(points: np.ndarray, size: int) -> np.ndarray:
+    """The landmarks' convex hull filled (size x size uint8, 255 inside, anti-aliased)."""
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points[:, :2] * 16).astype(np.int32)), 255,
+                       lineType=cv2.LINE_AA, shift=4)
+    return mask
+
+
 def face_mask(points: np.ndarray, size: int, feather: float = 0.06) -> np.ndarray:
     """Soft face mask (size x size float32, 0..1) from crop-space landmarks: their hull is the face
     oval on a frontal face and still holds nose and lips in profile, where the oval folds. It is
     shrunk by the feather width before blurring, so the soft edge ends at the face's outline, and
     the crop's own border counts as outside, so a face larger than the crop never gets a hard edge."""
     r = max(1, round(feather * size))
-    mask = np.zeros((size, size), np.uint8)
-    hull = cv2.convexHull(np.round(points[:, :2] * 16).astype(np.int32))
-    cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA, shift=4)
-    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)),
+    mask = cv2.erode(hull(points, size), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)),
                      borderType=cv2.BORDER_CONSTANT, borderValue=0)
     # Clear of the border by the blur's reach too, so the crop edge stays exactly 0.
     mask[: r + 1], mask[-r - 1:], mask[:, : r + 1], mask[:, -r - 1:] = 0, 0, 0, 0
@@ -40,9 +45,7 @@ def grown_face(points: np.ndarray, size: int, reach: float) -> np.ndarray:
     where a "to male" edit may change a face (`male_reach` on its card). Past it is the hair that
     the teacher's "to male" takes away to a background of its own invention, which a student
     paints on a photo's real hair as coloured specks."""
-    mask = np.zeros((size, size), np.uint8)
-    hull = cv2.convexHull(np.round(points[:, :2] * 16).astype(np.int32))
-    cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA, shift=4)
+    mask = hull(points, size)
     r = round(reach * size)
     if r:
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
