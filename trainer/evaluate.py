@@ -150,12 +150,12 @@ class Runner:
         reach = self.model.card.male_reach
         condition = np.broadcast_to(condition, (len(crops), condition.shape[-1]))
         shown = []
-        for i, (src, gen, pts) in enumerate(zip(inputs, generated, points)):
+        for i, (src, gen, pts) in enumerate(zip(inputs, generated, points.astype(np.float32) * scale)):
             bgr, gen_bgr = src[..., ::-1].astype(np.float32), gen[..., ::-1].astype(np.float32)
             if reach is not None and condition[i, 1] > 0.5 and condition[i, 0] < 0.5:  # as the runtime's Translator
-                gen_bgr = held_to_face(bgr, gen_bgr, pts.astype(np.float32) * scale, reach)
+                gen_bgr = held_to_face(bgr, gen_bgr, pts, reach)
             alpha = out["alpha"][i, 0] if "alpha" in out else None
-            mask = model_mask(face_mask(pts.astype(np.float32) * scale, self.size), alpha, masked=False)
+            mask = model_mask(face_mask(pts, self.size), alpha, masked=False)
             delta = change(bgr, gen_bgr, mask, colour=alpha is None)
             shown.append(np.clip(bgr + delta, 0, 255).round().astype(np.uint8)[..., ::-1])
         return np.stack(shown)
