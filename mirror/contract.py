@@ -165,6 +165,7 @@ CARD_FIELDS = {
     "paste": (False, one_of(*PASTES)),
     "serves": (False, list_of(one_of(*EFFECTS))),
     "male_reach": (False, number(0, 1)),
+    "female_reach": (False, number(0, 1)),
 }
 CARD_BYTES = 1 << 20  # a card is a few kB; a larger file is something else
 
@@ -198,11 +199,17 @@ class Card:
     paste: str = "mask"
     serves: tuple[str, ...] = ()  # the effects a model serves: its task, or gender and age for "edit"
     male_reach: float | None = None  # an edit model's "to male" held to the face grown by this much of the crop
+    female_reach: float | None = None  # and its "to female"
     data: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def condition_width(self) -> int:
         return int(self.inputs["condition"][-1]) if "condition" in self.inputs else 0
+
+    def reach(self, female: bool) -> float | None:
+        """How far past the face (of the crop) a gender edit to this target may change it (blend.grown_face);
+        None: anywhere."""
+        return self.female_reach if female else self.male_reach
 
     @classmethod
     def read(cls, path: Path) -> "Card":
@@ -221,7 +228,7 @@ class Card:
                    inputs=dict(d["inputs"]), outputs=dict(d["outputs"]),
                    age_span_years=d.get("age_span_years"), paste=d.get("paste", "mask"),
                    serves=tuple(d.get("serves", EFFECTS if task == "edit" else (task,))),
-                   male_reach=d.get("male_reach"), data=d)
+                   male_reach=d.get("male_reach"), female_reach=d.get("female_reach"), data=d)
         outputs_ok = TASK_OUTPUTS[task] <= set(card.outputs) if task in TASK_OUTPUTS else len(card.outputs) == 1
         if set(card.inputs) != TASK_INPUTS[task] or not outputs_ok:
             want = sorted(TASK_OUTPUTS.get(task, ["one image"]))

@@ -145,8 +145,8 @@ class Translator:
     def __call__(self, crops: np.ndarray, spec: AlignSpec, effect: Effect,
                  tracks: list[int] | None = None, points: list[np.ndarray] | None = None) -> Translated:
         """The generated crops in `spec`, mixed with the input by `effect.intensity`. `points`, the
-        faces' landmarks in the crops: a face turned male by a model whose card gives `male_reach`
-        changes only that near its face."""
+        faces' landmarks in the crops: a face turned male (female) by a model whose card gives
+        `male_reach` (`female_reach`) changes only that near its face."""
         steps = self.plan(effect)
         if effect.gender == "swap" and self.asked != "swap":
             self.votes.clear()
@@ -168,10 +168,12 @@ class Translator:
             else:
                 masked = True
         images = resample(from_tensor(x), at, spec)
-        reach = next((m.card.male_reach for m, what in steps if "gender" in what and m.card.male_reach is not None), None)
-        if reach is not None and points is not None:
-            for i in np.flatnonzero(targets < 0.5):
-                images[i] = held_to_face(crops[i].astype(np.float32), images[i], points[i], reach)
+        card = next((m.card for m, what in steps if "gender" in what), None)
+        for i in range(len(images)) if card is not None and points is not None else ():
+            to_female = bool(targets[i] >= 0.5)
+            reach = card.reach(to_female)
+            if reach is not None:
+                images[i] = held_to_face(crops[i].astype(np.float32), images[i], points[i], reach, to_female)
         if effect.intensity < 1:
             images = crops + np.float32(effect.intensity) * (images - crops)
         return Translated(images, alpha, female, colour=alpha is None or masked)

@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings
 
 from mirror import cli
 from mirror.gui import settings
-from mirror.gui.panel import model_line
+from mirror.gui.panel import model_line, model_lines
 from mirror.models import Registry, default_models
 
 
@@ -46,9 +46,10 @@ def test_reset_settings_forgets_a_gone_file_and_the_effect(qapp, models_dir, cli
 
 
 def test_model_readout_says_what_tells_models_apart(models_dir):
+    """Per effect, the model that runs it: the shipped edit model serves gender only, beside the
+    age model."""
     shipped = Registry(default_models())
-    assert {t: model_line(m.card) for t, m in shipped.models.items()} == {
-        "gender": "int8, 128 px", "age": "int8, 128 px", "attributes": "int8, 128 px"}
+    assert model_lines(shipped) == {"gender": "fp32, 128 px", "age": "int8, 128 px", "attributes": "int8, 128 px"}
     fixture = Registry(models_dir).get("gender")
     assert model_line(fixture.card) == "gender-fixture, fp32, 128 px"
 

@@ -34,7 +34,9 @@ def test_the_app_starts_on_the_two_face_clip_small_enough_to_ship(frames):
 
 
 @pytest.mark.parametrize("gender", ["female", "male", "swap"])
-def test_every_effect_changes_both_faces(frames, gender):
+def test_every_effect_changes_the_faces_it_turns(frames, gender):
+    """Both faces found and tracked; each face that an effect turns to the other gender changes
+    (the shipped edit model leaves a man asked "to male" as he is)."""
     with Pipeline(Registry(REPO / "exported_models"), Settings(Effect(gender)), video=True) as pipeline:
         results = [pipeline(f) for f in frames]
     last = results[-1]
@@ -44,7 +46,8 @@ def test_every_effect_changes_both_faces(frames, gender):
     assert all(len(r.faces) == 2 for r in results[5:]), "both tracked throughout"
     targets = [r.target for r in faces]
     assert targets == {"female": ["female"] * 2, "male": ["male"] * 2, "swap": ["male", "female"]}[gender]
-    for r in faces:  # the picture really changed inside each face box
+    for r, own in zip(faces, ("female", "male")):  # the picture really changed inside the face box
         x0, y0, x1, y1 = r.box
         change = np.abs(last.image[y0:y1, x0:x1].astype(int) - frames[-1][y0:y1, x0:x1]).mean()
-        assert change > 1.0, (gender, change)
+        if r.target != own:
+            assert change > 3.0, (gender, change)

@@ -1,5 +1,5 @@
 """The change stabiliser: a still face (a real photo with a camera's noise, synthetic stillness)
-stops flickering with the shipped int8 model; a moving face, a new effect, a blink are not held."""
+stops flickering with the shipped int8 (age) model; a moving face, a new effect, a blink are not held."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def frames(speed: float) -> list[np.ndarray]:
 
 
 def run(clip, stabilise: bool):
-    with Pipeline(Registry(REPO / "exported_models"), Settings(Effect("female")), video=True) as pipeline:
+    with Pipeline(Registry(REPO / "exported_models"), Settings(Effect(age=1.0)), video=True) as pipeline:
         if not stabilise:
             pipeline.stabiliser = None
         results = [pipeline(f) for f in clip]

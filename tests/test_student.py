@@ -213,21 +213,24 @@ def test_an_edit_model_can_serve_one_slider_beside_the_others_own_model(student,
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_to_male_is_held_to_the_face_when_the_card_says(student, tmp_path, capsys):
-    """Exported with --male-reach, an edit model's "to male" changes only the face grown by that
-    much of the crop (not the hair past it), in the runtime and in what the judges see; "to
-    female" and the model itself are as before; --male-reach on a model of one task is a one-line
-    error."""
+def test_gender_edits_are_held_to_the_face_when_the_card_says(student, classifier, tmp_path, capsys):
+    """Exported with --male-reach and --female-reach, an edit model's "to male" ("to female")
+    changes only the face grown by that much of the crop, below the chin not past the face (no
+    hair painted on a collar) and "to female" less and less beside the jaw, in the runtime and in
+    what the judges see; the model itself is
+    as before; a reach on a model of one task, or out of range, is a one-line error."""
     from mirror.translate import Translator
     from trainer.evaluate import Runner
 
     held = tmp_path / "held"
     code, _, err = run_cli(capsys, "export", student[0].parent / "run", "--out", held / "edit", "--data", student[1],
-                           "--calibration", "8", "--parity", "4", "--latency-runs", "1", "--male-reach", "0.08")
+                           "--calibration", "8", "--parity", "4", "--latency-runs", "1",
+                           "--male-reach", "0.08", "--female-reach", "0.15")
     assert code == 0, err
     card = json.loads((held / "edit.json").read_text())
-    assert card.pop("male_reach") == 0.08
-    free = tmp_path / "free"  # the same model, its card without the reach
+    reaches = {"male": card.pop("male_reach"), "female": card.pop("female_reach")}
+    assert reaches == {"male": 0.08, "female": 0.15}
+    free = tmp_path / "free"  # the same model, its card without the reaches
     free.mkdir()
     shutil.copy(held / "edit.onnx", free / "edit.onnx")
     (free / "edit.json").write_text(json.dumps(card))
@@ -238,26 +241,33 @@ def test_to_male_is_held_to_the_face_when_the_card_says(student, tmp_path, capsy
     spec = plain_t.spec(Effect("male"))
     a = Alignment.from_landmarks(face.points, spec)
     crop, points = a.crop(image)[None], [a.to_crop(face.points)]
-    near = blend.grown_face(points[0], spec.size, 0.08)
-    for gender in ("male", "female"):
+    runners = [Runner(f / "edit.onnx", f / "edit.json") for f in (free, held)]
+    inputs = runners[0].inputs(crop).astype(int)
+    chin = int(points[0][:, 1].max())
+    for gender, reach in reaches.items():
+        near = blend.grown_face(points[0], spec.size, reach, jaw=gender == "male")
+        far = near < 1e-3
+        assert near[chin + 6:].max() < 0.01  # not grown below the chin (past its feather)...
+        assert (near > 0.5).sum() > 1.2 * (blend.hull(points[0], spec.size) > 127).sum()  # ...but above it
         plain = plain_t(crop, spec, Effect(gender), None, points).images[0] - crop[0]
         kept = held_t(crop, spec, Effect(gender), None, points).images[0] - crop[0]
-        if gender == "female":
-            np.testing.assert_array_equal(kept, plain)
-            continue
-        far = near < 1e-3
         assert np.abs(plain[far]).mean() > 0.5  # the model changes the hair past the face...
         assert np.abs(kept[far]).max() < 0.05  # ...which the card's reach keeps
         np.testing.assert_allclose(kept[near > 0.999], plain[near > 0.999], atol=0.05)
-    runners = [Runner(f / "edit.onnx", f / "edit.json") for f in (free, held)]
-    shown = [r.shown(crop, np.stack(points), r.condition("gender", np.zeros(1))) for r in runners]
-    small = np.stack([cv2.resize(near, (runners[0].size, runners[0].size), interpolation=cv2.INTER_AREA)])
-    inputs = runners[0].inputs(crop).astype(int)
-    assert np.abs(shown[0] - inputs)[small < 1e-3].mean() > 0.5
-    assert np.abs(shown[1] - inputs)[small < 1e-3].max() <= 1
-    code, _, err = run_cli(capsys, "export", student[0].parent / "run", "--out", tmp_path / "x", "--data", student[1],
-                           "--male-reach", "2")
-    assert code == 2 and "--male-reach" in err and len(err.strip().splitlines()) == 1
+        target = np.full(1, float(gender == "female"))
+        shown = [r.shown(crop, np.stack(points), r.condition("gender", target)) for r in runners]
+        small = cv2.resize(near, (runners[0].size, runners[0].size), interpolation=cv2.INTER_AREA)[None]
+        assert np.abs(shown[0] - inputs)[small < 1e-3].mean() > 0.5
+        assert np.abs(shown[1] - inputs)[small < 1e-3].max() <= 1
+    # "To female" grows less and less from the eyes down beside the jaw, where "to male" grows its jaw.
+    mouth = int(points[0][[61, 291], 1].mean())
+    wide = [(blend.grown_face(points[0], spec.size, 0.15, jaw)[mouth] > 0.5).sum() for jaw in (True, False)]
+    assert wide[0] > wide[1] + 0.1 * spec.size, wide
+    for flag in ("--male-reach", "--female-reach"):
+        for run, value in ((student[0].parent / "run", "2"), (classifier.parent, "0.1")):
+            code, _, err = run_cli(capsys, "export", run, "--out", tmp_path / "x", "--data", student[1], flag, value)
+            assert code == 2 and flag in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_student_runs_in_the_runtime_with_the_alpha_paste(student):
@@ -286,6 +296,19 @@ def test_eval_judges_both_effects_of_an_edit_model(student, tmp_path, capsys):
     figures = json.loads(out)
     assert {"gender", "age"} <= set(figures) and figures["gender"]["faces"] >= 1
     assert (tmp_path / "sheet_gender.png").is_file() and (tmp_path / "sheet_age.png").is_file()
+    # Beside the models the app would run instead: here an edit model serves both sliders, no
+    # gender.onnx or age.onnx is there, and its outputs add rows to both sheets.
+    code, _, err = run_cli(capsys, "eval", models / "edit.onnx", "--data", real, "--faces", "3",
+                           "--sheet", tmp_path / "with.png", "--baseline", models)
+    assert code == 0, err
+    for what in ("gender", "age"):
+        rows = [cv2.imread(str(tmp_path / f"{name}_{what}.png")).shape[0] for name in ("sheet", "with")]
+        assert rows[1] > rows[0], (what, rows)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(capsys, "eval", models / "edit.onnx", "--data", real, "--faces", "3",
+                           "--sheet", tmp_path / "x.png", "--baseline", empty)
+    assert code != 0 and "--baseline" in err and len(err.strip().splitlines()) == 1
 
 
 def test_alpha_paste_reaches_past_the_face_oval():

@@ -57,7 +57,7 @@ def cmd_export(a) -> None:
     tolerance = {} if a.int8_tolerance is None else {"int8_tolerance": a.int8_tolerance}
     card = export(Path(a.run), Path(a.out), a.data and Path(a.data), a.calibration, a.parity, a.latency_runs,
                   **tolerance, serves=tuple(a.serves.split(",")), smooth_colour=a.smooth_colour,
-                  male_reach=a.male_reach)
+                  male_reach=a.male_reach, female_reach=a.female_reach)
     print(json.dumps({k: card[k] for k in ("name", "task", "format", "parity", "latency_ms")}, indent=2))
 
 
@@ -190,6 +190,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--male-reach", type=within("--male-reach", 0, 1), metavar="FRACTION",
                    help="edit models: \"to male\" changes only the face grown by FRACTION of the crop (0.08: the hairline), "
                         "not the hair past it, which the teacher takes away to a background of its own")
+    e.add_argument("--female-reach", type=within("--female-reach", 0, 1), metavar="FRACTION",
+                   help="edit models: \"to female\" changes only the face grown by FRACTION of the crop above the eyes, "
+                        "less and less down to the chin and not below it, where the teacher's long hair falls onto "
+                        "cheeks and collars the photo keeps (0.15)")
     e.add_argument("--threads", type=count("--threads"), default=2)
     e.set_defaults(func=cmd_export)
 
@@ -214,7 +218,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--data", required=True, help="prepared cache; its validation split is judged")
     v.add_argument("--faces", type=count("--faces"), default=200, help="faces judged (per age group for age models)")
     v.add_argument("--sheet", help="contact sheet PNG (default: NAME_sheet.png beside the card)")
-    v.add_argument("--baseline", help="edit models: a folder with the gender.onnx and age.onnx it would replace, shown on its sheets")
+    v.add_argument("--baseline", help="edit models: a folder of the models it would replace (for gender and age, as the app picks them), shown on its sheets")
     v.add_argument("--renders", help="edit models: a synthesize folder; its held-out identities judge the student beside the teacher")
     v.set_defaults(func=cmd_eval)
     return p

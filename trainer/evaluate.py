@@ -147,13 +147,15 @@ class Runner:
         out = self.run(crops, condition)
         inputs, generated = self.inputs(crops), from_unit(out["image"])
         scale = self.size / crops.shape[1]
-        reach = self.model.card.male_reach
         condition = np.broadcast_to(condition, (len(crops), condition.shape[-1]))
         shown = []
         for i, (src, gen, pts) in enumerate(zip(inputs, generated, points.astype(np.float32) * scale)):
             bgr, gen_bgr = src[..., ::-1].astype(np.float32), gen[..., ::-1].astype(np.float32)
-            if reach is not None and condition[i, 1] > 0.5 and condition[i, 0] < 0.5:  # as the runtime's Translator
-                gen_bgr = held_to_face(bgr, gen_bgr, pts, reach)
+            gender = condition.shape[1] == 3 and condition[i, 1] > 0.5  # an edit model asked for a gender
+            to_female = bool(condition[i, 0] >= 0.5)
+            reach = self.model.card.reach(to_female) if gender else None
+            if reach is not None:  # as the runtime's Translator
+                gen_bgr = held_to_face(bgr, gen_bgr, pts, reach, to_female)
             alpha = out["alpha"][i, 0] if "alpha" in out else None
             mask = model_mask(face_mask(pts, self.size), alpha, masked=False)
             delta = change(bgr, gen_bgr, mask, colour=alpha is None)
@@ -211,11 +213,21 @@ def resolve(name_or_onnx: str, models: Path = Path("exported_models")) -> tuple[
     return onnx, card
 
 
+def today(folder: Path, effect: str) -> "Runner":
+    """The model in `folder` that the app would run for `effect` (an edit model serving it, or its own)."""
+    from mirror.models import Registry
+
+    model = Registry(folder).serving(effect)
+    if model is None:
+        raise MirrorError(f"--baseline {folder}: no model there serves {effect}")
+    return Runner(model.path, model.path.with_suffix(".json"))
+
+
 def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | None = None,
              command: str = "", baseline: Path | None = None, renders: Path | None = None) -> dict:
     """Judges the model on the validation split; writes the figures into its card and a contact
     sheet beside it (or at `sheet`); returns the figures. An edit model is judged on both effects
-    (a sheet each); `baseline`, a folder with the gender and age models it would replace, adds
+    (a sheet each); `baseline`, a folder of the models it would replace (as the app picks them), adds
     their outputs to its sheets; `renders`, a synthesize folder, also judges it beside the teacher
     on identities never trained on."""
     onnx, card_path = resolve(name_or_onnx)
@@ -227,7 +239,7 @@ def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | Non
     sheet = Path(sheet) if sheet else card_path.with_name(f"{card_path.stem}_sheet.png")
     if task == "edit":  # one model, both effects: a sheet each
         named = lambda what: sheet.with_name(f"{sheet.stem}_{what}{sheet.suffix}")  # noqa: E731
-        base = {t: Runner(*resolve(str(Path(baseline) / f"{t}.onnx"))) if baseline else None for t in ("gender", "age")}
+        base = {t: today(Path(baseline), t) if baseline else None for t in ("gender", "age")}
         figures = {t: run(model, judges, val, faces, named(t), base[t]) for t, run in (("gender", gender), ("age", age))}
         if renders:
             figures["renders"] = held_out(model, judges, Path(renders), named("renders"))
@@ -330,7 +342,7 @@ def held_out(model: Runner, judges: Judges, folder: Path, sheet: Path, n: int = 
     idx = np.flatnonzero(pairs.forward)[:n]
     rgb = lambda a: np.ascontiguousarray(a[..., ::-1])  # noqa: E731  (pairs are BGR)
     src, teacher, cond = rgb(pairs.inputs[idx]), rgb(pairs.targets[idx]), pairs.conditions[idx]
-    student = model.shown(src, np.zeros((len(idx), 478, 2), np.float32), cond)
+    student = model.shown(src, np.stack([pairs.points[i] for i in pairs.ids[idx]]), cond)
     j = {k: judges_over(judges, v) for k, v in (("source", src), ("teacher", teacher), ("student", student))}
     g, a = cond[:, 1] == 1, cond[:, 2] != 0
     out = {"edits": len(idx), "identities": int(len(np.unique(pairs.ids[idx]))),

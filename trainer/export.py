@@ -226,13 +226,15 @@ def cpu_name() -> str:
 
 def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64, parity: int = 32,
            runs: int = 50, int8_tolerance: float = INT8_TOLERANCE, serves: tuple[str, ...] = EFFECTS,
-           smooth_colour: float | None = None, male_reach: float | None = None) -> dict:
+           smooth_colour: float | None = None, male_reach: float | None = None,
+           female_reach: float | None = None) -> dict:
     """Exports the run to `out`.onnx and `out`.json; returns the card. int8 ships when it is the
     faster and its mean error against torch stays within `int8_tolerance` (pixels; for the
     classifier, years of age). An edit model serves the sliders in `serves`: one of them alone
     leaves the other to its own model beside it, and may blur its change's colour by
     `smooth_colour` pixels (models.SmoothColour; default: as the run trained) and hold its "to
-    male" to the face grown by `male_reach` of the crop (blend.grown_face; default: not held)."""
+    male" ("to female") to the face grown by `male_reach` (`female_reach`) of the crop
+    (blend.grown_face; default: not held)."""
     run, out = Path(run), Path(out)
     cfg, state = load_run(run)
     task = task_of(cfg)
@@ -242,8 +244,10 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
         if task != "edit":
             raise MirrorError(f"--smooth-colour blurs an edit model's colour change (a student run); {run} trains {task}")
         cfg = replace(cfg, smooth_colour=smooth_colour)
-    if male_reach is not None and task != "edit":
-        raise MirrorError(f"--male-reach holds an edit model's \"to male\" to the face (a student run); {run} trains {task}")
+    for flag, reach in (("male", male_reach), ("female", female_reach)):
+        if reach is not None and task != "edit":
+            raise MirrorError(f"--{flag}-reach holds an edit model's \"to {flag}\" to the face (a student run); "
+                              f"{run} trains {task}")
     module = deployable(cfg, state, run / "checkpoint.pt")
     if cfg.kind == "student" and data is None:
         raise MirrorError("a student exports with --data: a prepared cache of real faces at its crop margin "
@@ -292,8 +296,9 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
         card = model_card(out.name, cfg, state, task, cache, size, val.spec.margin, shipped, serves)
         if cfg.smooth_colour:
             card["smooth_colour_px"] = cfg.smooth_colour  # the .pt's config says it too: a fine-tune trains with it
-        if male_reach is not None:
-            card["male_reach"] = male_reach
+        for key, reach in (("male_reach", male_reach), ("female_reach", female_reach)):
+            if reach is not None:
+                card[key] = reach
         if task == "edit":
             card["calibration_data"] = describe(cache)
         card["parity"] = {"against": "torch fp32", "unit": "pixels (0-255)" if task != "attributes" else

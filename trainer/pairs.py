@@ -210,6 +210,7 @@ class PairSet:
         self.spec = spec
         inputs, targets, conds, ids, forward = [], [], [], [], []
         self.ages = self.glasses_left_out = 0  # age edits kept by the teacher; of them, left out for glasses
+        self.points = {}  # identity -> its source's landmarks in the crop (pixels of `spec`)
         for path in files:
             i = int(path.stem)
             if (i % HOLDOUT == HOLDOUT - 1) != (split == "val"):
@@ -226,6 +227,7 @@ class PairSet:
                 face = face_in(f["points"], f["matrix"], spec) if coarse else None
                 brow = forehead(landmarks_in(f["points"], f["matrix"], spec), spec.size) if fringe else None
                 stored = landmarks_in(f["points"], f["matrix"], STORE)
+                self.points[i] = landmarks_in(f["points"], f["matrix"], spec)[:, :2].astype(np.float32)
                 inputs.append(src)
                 targets.append(src)
                 conds.append(np.array([female, 1, 0], np.float32))

@@ -137,7 +137,7 @@ class Panel(QWidget):
                                 f"{'those effects are' if len(missing) > 1 else 'that effect is'} off."
                                 if missing else "")
         self.model_note.setVisible(bool(missing))
-        rows = [f"<b>{m.task}</b>&nbsp; {model_line(m.card)}" for m in registry.models.values()]
+        rows = [f"<b>{task}</b>&nbsp; {line}" for task, line in model_lines(registry).items()]
         providers = sorted({m.provider.removesuffix("ExecutionProvider") for m in registry.models.values()})
         rows.append("ONNX Runtime: " + (", ".join(providers) or "no model loaded (plain mirror)"))
         if registry.problems:
@@ -155,6 +155,12 @@ class Panel(QWidget):
         self.fps.setToolTip(f"{dropped} camera frames skipped while the model was busy")
         for key, label in self.timings.items():
             label.setText(f"{means[key]:.1f} ms")
+
+
+def model_lines(registry: Registry) -> dict[str, str]:
+    """Per effect's task, the model the app runs for it (an edit model may serve gender, age or both)."""
+    models = {task: registry.serving(task) for task in ("gender", "age", "attributes")}
+    return {task: model_line(m.card) for task, m in models.items() if m is not None}
 
 
 def model_line(card) -> str:
