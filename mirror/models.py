@@ -196,8 +196,11 @@ class Registry:
         return model
 
     def describe(self) -> list[str]:
-        lines = [f"{m.card.name}: {m.task}, {m.path.name}, crop {m.spec.size}px margin {m.spec.margin}, "
-                 f"{'batched' if m.batch else 'batch 1'}, runs on {m.provider}" for m in self.models.values()]
+        lines = []
+        for m in self.models.values():
+            serves = f" (serves {' and '.join(m.card.serves)})" if m.task == "edit" else ""
+            lines.append(f"{m.card.name}: {m.task}{serves}, {m.path.name}, crop {m.spec.size}px margin {m.spec.margin}, "
+                         f"{'batched' if m.batch else 'batch 1'}, runs on {m.provider}")
         return lines + [f"unusable: {p}" for p in self.problems]
 
 

@@ -110,6 +110,8 @@ def test_models_command_lists_providers(models_dir, capsys):
     assert main(["models", "--models", str(models_dir)]) == 0
     out = capsys.readouterr().out
     assert "gender-fixture: gender" in out and "runs on CPUExecutionProvider" in out
+    assert main(["models", "--models", str(REPO / "exported_models")]) == 0
+    assert "edit: edit (serves gender), edit.onnx" in capsys.readouterr().out  # which slider the edit model runs
 
 
 def test_runtime_never_imports_torch(tmp_path, models_dir):
