@@ -62,18 +62,19 @@ def grown_face(points: np.ndarray, size: int, reach: float, jaw: bool = True) ->
 def held_to_face(crop: np.ndarray, image: np.ndarray, points: np.ndarray, reach: float,
                  to_female: bool = False) -> np.ndarray:
     """`image` (float32), an edit to male (female), with its change from `crop` kept to
-    `grown_face`; past the face oval "to male" changes lightness only: the hue it paints on hair is
-    the green and pink glint of the teacher's invented backgrounds. ("To female" keeps its colour:
-    the hair it grows over a background needs it.)"""
+    `grown_face`. Above the eyes it changes lightness only, past the face for "to male" (the hue
+    it paints on hair there is the green and pink glint of the teacher's invented backgrounds) and
+    inside it for "to female" (green brows and lids); "to female" keeps its colour past the face,
+    where the hair it grows over a background needs it."""
     size = crop.shape[0]
     held = crop + grown_face(points, size, reach, jaw=not to_female)[..., None] * (image - crop)
-    if to_female:
-        return held
     before, after = (cv2.cvtColor(np.clip(x, 0, 255).astype(np.float32) / 255, cv2.COLOR_BGR2LAB) for x in (crop, held))
     eyes = points[RIGHT_EYE + LEFT_EYE, 1].mean()
-    hair = (1 - grown_face(points, size, 0.0)) * (np.arange(size) < eyes)[:, None]
+    face = grown_face(points, size, 0.0)
+    above = np.clip((eyes - np.arange(size, dtype=np.float32)) / (size / 16) + 0.5, 0, 1)  # no seam at the eyes
+    hold = (face if to_female else 1 - face) * above[:, None]
     grey = after.copy()
-    grey[..., 1:] -= hair[..., None] * (after[..., 1:] - before[..., 1:])
+    grey[..., 1:] -= hold[..., None] * (after[..., 1:] - before[..., 1:])
     # As a difference of two conversions, whose table error cancels where nothing is held.
     return held + 255 * (cv2.cvtColor(grey, cv2.COLOR_LAB2BGR) - cv2.cvtColor(after, cv2.COLOR_LAB2BGR))
 
