@@ -225,9 +225,10 @@ class PairSet:
                 female = float(f["female"] > 0.5)
                 src = crops[0]
                 face = face_in(f["points"], f["matrix"], spec) if coarse else None
-                brow = forehead(landmarks_in(f["points"], f["matrix"], spec), spec.size) if fringe else None
+                points = landmarks_in(f["points"], f["matrix"], spec)
+                brow = forehead(points, spec.size) if fringe else None
                 stored = landmarks_in(f["points"], f["matrix"], STORE)
-                self.points[i] = landmarks_in(f["points"], f["matrix"], spec)[:, :2].astype(np.float32)
+                self.points[i] = points[:, :2].astype(np.float32)
                 inputs.append(src)
                 targets.append(src)
                 conds.append(np.array([female, 1, 0], np.float32))
