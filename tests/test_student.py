@@ -300,6 +300,8 @@ def test_student_runs_in_the_runtime_with_the_alpha_paste(student):
 
 
 def test_eval_judges_both_effects_of_an_edit_model(student, tmp_path, capsys):
+    from trainer.cli import main
+
     models, real = student
     code, out, _ = run_cli(capsys, "eval", models / "edit.onnx", "--data", real, "--faces", "3",
                            "--sheet", tmp_path / "sheet.png")
@@ -308,13 +310,21 @@ def test_eval_judges_both_effects_of_an_edit_model(student, tmp_path, capsys):
     assert {"gender", "age"} <= set(figures) and figures["gender"]["faces"] >= 1
     assert (tmp_path / "sheet_gender.png").is_file() and (tmp_path / "sheet_age.png").is_file()
     # Beside the models the app would run instead: here an edit model serves both sliders, no
-    # gender.onnx or age.onnx is there, and its outputs add rows to both sheets.
-    code, _, err = run_cli(capsys, "eval", models / "edit.onnx", "--data", real, "--faces", "3",
+    # gender.onnx or age.onnx is there, and its outputs add rows to both sheets. On crops larger
+    # than the model's, as UTKFace's at 160 px.
+    wide = tmp_path / "wide"
+    assert main(["prepare", str(real.parent / "utk"), "--out", str(wide), "--size", "96", "--margin", "0.3",
+                 "--val-fraction", "0.5"]) == 0
+    code, _, err = run_cli(capsys, "eval", models / "edit.onnx", "--data", wide, "--faces", "3",
                            "--sheet", tmp_path / "with.png", "--baseline", models)
     assert code == 0, err
-    for what in ("gender", "age"):
+    for what, today, student in (("gender", 1, 2), ("age", 1, 3)):  # today a=-1 above the student's a=-1
         rows = [cv2.imread(str(tmp_path / f"{name}_{what}.png")).shape[0] for name in ("sheet", "with")]
         assert rows[1] > rows[0], (what, rows)
+        # The same model above and below: the same faces, framed alike (a cell is 96 px here).
+        sheet = cv2.imread(str(tmp_path / f"with_{what}.png")).astype(float)[:, 120:]
+        row = lambda i: sheet[i * 96:(i + 1) * 96]  # noqa: E731
+        assert np.abs(row(today) - row(student)).mean() < 0.5 * np.abs(row(0) - row(student)).mean(), what
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run_cli(capsys, "eval", models / "edit.onnx", "--data", real, "--faces", "3",

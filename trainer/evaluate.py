@@ -279,7 +279,7 @@ def gender(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path,
     order = np.concatenate([np.flatnonzero(label == 0)[:SHEET_FACES // 2], np.flatnonzero(label == 1)[:SHEET_FACES // 2]])
     rows, labels = [inputs[order], outputs[order]], ["input", "other gender"]
     if baseline is not None:
-        rows.insert(1, baseline.shown_in(model.spec, crops[order], val.points[idx][order], baseline.condition("gender", 1 - label[order])))
+        rows.insert(1, baseline.shown_in(val.spec, crops[order], val.points[idx][order], baseline.condition("gender", 1 - label[order])))
         labels = ["input", "today's model", "student"]
     write_sheet(sheet, rows, labels)
     return result
@@ -319,7 +319,7 @@ def age(model: Runner, judges: Judges, val: FaceSet, faces: int, sheet: Path, ba
         shown = [inputs, *outs]
         if baseline is not None:  # today's model at both ends of the slider, above the student's row
             k = SHEET_FACES // 2
-            shown = [inputs] + [baseline.shown_in(model.spec, crops[:k], val.points[idx][:k], baseline.condition("age", a))
+            shown = [inputs] + [baseline.shown_in(val.spec, crops[:k], val.points[idx][:k], baseline.condition("age", a))
                                 for a in (SLIDER[0], SLIDER[-1])] + outs
         half = [o[:SHEET_FACES // 2] for o in shown]
         sheet_rows = half if sheet_rows is None else [np.concatenate([s, h]) for s, h in zip(sheet_rows, half)]
