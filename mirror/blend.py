@@ -9,11 +9,15 @@ moves, where pasting the generated crop itself would blur the face by resampling
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from .align import LEFT_EYE, RIGHT_EYE, Alignment
+
+if TYPE_CHECKING:
+    from .contract import Card
 
 MODES = ("soft", "seamless")
 
@@ -77,6 +81,17 @@ def held_to_face(crop: np.ndarray, image: np.ndarray, points: np.ndarray, reach:
     grey[..., 1:] -= hold[..., None] * (after[..., 1:] - before[..., 1:])
     # As a difference of two conversions, whose table error cancels where nothing is held.
     return held + 255 * (cv2.cvtColor(grey, cv2.COLOR_LAB2BGR) - cv2.cvtColor(after, cv2.COLOR_LAB2BGR))
+
+
+def as_carded(card: "Card", crop: np.ndarray, image: np.ndarray, points: np.ndarray | None,
+              to_female: bool) -> np.ndarray:
+    """`image` (float32), an edit model's gender edit of `crop`, as its card shapes it: held to
+    the face by its reach (`held_to_face`, with `points`: the face's landmarks in the crop) and its
+    change scaled by its gain."""
+    reach, gain = card.reach(to_female), card.gain(to_female)
+    if reach is not None and points is not None:
+        image = held_to_face(crop, image, points, reach, to_female)
+    return image if gain == 1 else crop + np.float32(gain) * (image - crop)
 
 
 def outline(points: np.ndarray, size: int, width: float = 0.05) -> np.ndarray:

@@ -166,6 +166,8 @@ CARD_FIELDS = {
     "serves": (False, list_of(one_of(*EFFECTS))),
     "male_reach": (False, number(0, 1)),
     "female_reach": (False, number(0, 1)),
+    "male_gain": (False, number(0.5, 2)),
+    "female_gain": (False, number(0.5, 2)),
 }
 CARD_BYTES = 1 << 20  # a card is a few kB; a larger file is something else
 
@@ -200,6 +202,8 @@ class Card:
     serves: tuple[str, ...] = ()  # the effects a model serves: its task, or gender and age for "edit"
     male_reach: float | None = None  # an edit model's "to male" held to the face grown by this much of the crop
     female_reach: float | None = None  # and its "to female"
+    male_gain: float = 1.0  # an edit model's "to male" change scaled by this much at full intensity
+    female_gain: float = 1.0  # and its "to female"
     data: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -210,6 +214,10 @@ class Card:
         """How far past the face (of the crop) a gender edit to this target may change it (blend.grown_face);
         None: anywhere."""
         return self.female_reach if female else self.male_reach
+
+    def gain(self, female: bool) -> float:
+        """How much a gender edit to this target is scaled at full intensity (1: as generated)."""
+        return self.female_gain if female else self.male_gain
 
     @classmethod
     def read(cls, path: Path) -> "Card":
@@ -228,7 +236,8 @@ class Card:
                    inputs=dict(d["inputs"]), outputs=dict(d["outputs"]),
                    age_span_years=d.get("age_span_years"), paste=d.get("paste", "mask"),
                    serves=tuple(d.get("serves", EFFECTS if task == "edit" else (task,))),
-                   male_reach=d.get("male_reach"), female_reach=d.get("female_reach"), data=d)
+                   male_reach=d.get("male_reach"), female_reach=d.get("female_reach"),
+                   male_gain=d.get("male_gain", 1.0), female_gain=d.get("female_gain", 1.0), data=d)
         outputs_ok = TASK_OUTPUTS[task] <= set(card.outputs) if task in TASK_OUTPUTS else len(card.outputs) == 1
         if set(card.inputs) != TASK_INPUTS[task] or not outputs_ok:
             want = sorted(TASK_OUTPUTS.get(task, ["one image"]))

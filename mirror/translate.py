@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .align import AlignSpec, between
-from .blend import held_to_face
+from .blend import as_carded
 from .contract import from_tensor, to_tensor  # noqa: F401 - the card's normalisation, used here and by callers
 from .errors import MirrorError
 from .models import Model, Registry
@@ -174,11 +174,9 @@ class Translator:
                 masked = True
         images = resample(from_tensor(x), at, spec)
         card = next((m.card for m, what in steps if "gender" in what), None)
-        for i in range(len(images)) if card is not None and points is not None else ():
-            to_female = bool(targets[i] >= 0.5)
-            reach = card.reach(to_female)
-            if reach is not None:
-                images[i] = held_to_face(crops[i].astype(np.float32), images[i], points[i], reach, to_female)
+        for i in range(len(images)) if card is not None else ():
+            images[i] = as_carded(card, crops[i].astype(np.float32), images[i], None if points is None else points[i],
+                                  bool(targets[i] >= 0.5))
         if effect.intensity < 1:
             images = crops + np.float32(effect.intensity) * (images - crops)
         return Translated(images, alpha, female, colour=alpha is None or masked)

@@ -281,6 +281,51 @@ def test_gender_edits_are_held_to_the_face_when_the_card_says(student, classifie
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_gender_edits_are_scaled_by_the_cards_gain(student, classifier, tmp_path, capsys):
+    """Exported with --male-gain and --female-gain, an edit model's change to that gender is that
+    many times the model's own, after its reach, in the runtime (at any intensity) and in what the
+    judges see; a gain on a model of one task, or out of range, is a one-line error."""
+    from mirror.translate import Translator
+    from trainer.evaluate import Runner
+
+    gained = tmp_path / "gained"
+    code, _, err = run_cli(capsys, "export", student[0].parent / "run", "--out", gained / "edit", "--data", student[1],
+                           "--calibration", "8", "--parity", "4", "--latency-runs", "1",
+                           "--male-reach", "0.08", "--male-gain", "1.3", "--female-gain", "1.2")
+    assert code == 0, err
+    card = json.loads((gained / "edit.json").read_text())
+    gains = {"male": card.pop("male_gain"), "female": card.pop("female_gain")}
+    assert gains == {"male": 1.3, "female": 1.2} and card["male_reach"] == 0.08
+    plain = tmp_path / "plain"  # the same model, its card without the gains
+    plain.mkdir()
+    shutil.copy(gained / "edit.onnx", plain / "edit.onnx")
+    (plain / "edit.json").write_text(json.dumps(card))
+    image = cv2.imread(str(MEDIA / "astronaut.png"))
+    with Landmarker(video=False) as lm:
+        (face,) = lm(image)
+    translators = [Translator(Registry(f)) for f in (plain, gained)]
+    runners = [Runner(f / "edit.onnx", f / "edit.json") for f in (plain, gained)]
+    spec = translators[0].spec(Effect("male"))
+    a = Alignment.from_landmarks(face.points, spec)
+    crop, points = a.crop(image)[None], [a.to_crop(face.points)]
+    inputs = runners[0].inputs(crop).astype(float)
+    for gender, gain in gains.items():
+        for intensity in (1.0, 0.5):
+            effect = Effect(gender, intensity=intensity)
+            mine, scaled = (t(crop, spec, effect, None, points).images[0] - crop[0] for t in translators)
+            assert np.abs(mine).mean() > 0.5
+            np.testing.assert_allclose(scaled, gain * mine, atol=1e-2)
+        target = np.full(1, float(gender == "female"))
+        mine, scaled = (r.shown(crop, np.stack(points), r.condition("gender", target))[0] - inputs[0] for r in runners)
+        unclipped = (inputs[0] + gain * mine > 1) & (inputs[0] + gain * mine < 254)
+        assert np.abs(scaled - gain * mine)[unclipped].max() <= 1.5  # each rounded to whole grey levels
+    for flag in ("--male-gain", "--female-gain"):
+        for run, value in ((student[0].parent / "run", "3"), (classifier.parent, "1.2")):
+            code, _, err = run_cli(capsys, "export", run, "--out", tmp_path / "x", "--data", student[1], flag, value)
+            assert code == 2 and flag in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
+
+
 def test_student_runs_in_the_runtime_with_the_alpha_paste(student):
     image = cv2.imread(str(MEDIA / "obama.jpg"))
     with Pipeline(Registry(student[0]), Settings(Effect("swap", age=-0.5)), video=False) as pipeline:

@@ -51,13 +51,13 @@ def cmd_train(a) -> None:
 def cmd_export(a) -> None:
     import torch
 
-    from .export import export
+    from .export import SHAPING, export
 
     torch.set_num_threads(a.threads)
     tolerance = {} if a.int8_tolerance is None else {"int8_tolerance": a.int8_tolerance}
     card = export(Path(a.run), Path(a.out), a.data and Path(a.data), a.calibration, a.parity, a.latency_runs,
                   **tolerance, serves=tuple(a.serves.split(",")), smooth_colour=a.smooth_colour,
-                  male_reach=a.male_reach, female_reach=a.female_reach)
+                  shaping={k: getattr(a, k) for k in SHAPING if getattr(a, k) is not None})
     print(json.dumps({k: card[k] for k in ("name", "task", "format", "parity", "latency_ms")}, indent=2))
 
 
@@ -194,6 +194,10 @@ def parser() -> argparse.ArgumentParser:
                    help="edit models: \"to female\" changes only the face grown by FRACTION of the crop above the eyes, "
                         "less and less down to the chin and not below it, where the teacher's long hair falls onto "
                         "cheeks and collars the photo keeps (0.15)")
+    for flag in ("--male-gain", "--female-gain"):
+        e.add_argument(flag, type=within(flag, 0.5, 2), metavar="GAIN",
+                       help=f"edit models: \"to {flag[2:-5]}\" changes the face GAIN times as much as generated at "
+                            "full intensity (after the reach; 1.15: the judges' flip without losing the person)")
     e.add_argument("--threads", type=count("--threads"), default=2)
     e.set_defaults(func=cmd_export)
 

@@ -142,7 +142,7 @@ class Runner:
         """What the app shows of the face: the generated crop pasted into the input through the
         runtime's face mask with its colour matching, or through the model's alpha (the judges must
         see what a user sees)."""
-        from mirror.blend import change, face_mask, held_to_face, model_mask
+        from mirror.blend import as_carded, change, face_mask, model_mask
 
         out = self.run(crops, condition)
         inputs, generated = self.inputs(crops), from_unit(out["image"])
@@ -152,10 +152,8 @@ class Runner:
         for i, (src, gen, pts) in enumerate(zip(inputs, generated, points.astype(np.float32) * scale)):
             bgr, gen_bgr = src[..., ::-1].astype(np.float32), gen[..., ::-1].astype(np.float32)
             gender = condition.shape[1] == 3 and condition[i, 1] > 0.5  # an edit model asked for a gender
-            to_female = bool(condition[i, 0] >= 0.5)
-            reach = self.model.card.reach(to_female) if gender else None
-            if reach is not None:  # as the runtime's Translator
-                gen_bgr = held_to_face(bgr, gen_bgr, pts, reach, to_female)
+            if gender:  # as the runtime's Translator
+                gen_bgr = as_carded(self.model.card, bgr, gen_bgr, pts, bool(condition[i, 0] >= 0.5))
             alpha = out["alpha"][i, 0] if "alpha" in out else None
             mask = model_mask(face_mask(pts, self.size), alpha, masked=False)
             delta = change(bgr, gen_bgr, mask, colour=alpha is None)

@@ -224,17 +224,20 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# Card fields an export may set to shape an edit model's gender edits (mirror.contract.Card).
+SHAPING = ("male_reach", "female_reach", "male_gain", "female_gain")
+
+
 def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64, parity: int = 32,
            runs: int = 50, int8_tolerance: float = INT8_TOLERANCE, serves: tuple[str, ...] = EFFECTS,
-           smooth_colour: float | None = None, male_reach: float | None = None,
-           female_reach: float | None = None) -> dict:
+           smooth_colour: float | None = None, shaping: dict[str, float] | None = None) -> dict:
     """Exports the run to `out`.onnx and `out`.json; returns the card. int8 ships when it is the
     faster and its mean error against torch stays within `int8_tolerance` (pixels; for the
     classifier, years of age). An edit model serves the sliders in `serves`: one of them alone
     leaves the other to its own model beside it, and may blur its change's colour by
-    `smooth_colour` pixels (models.SmoothColour; default: as the run trained) and hold its "to
-    male" ("to female") to the face grown by `male_reach` (`female_reach`) of the crop
-    (blend.grown_face; default: not held)."""
+    `smooth_colour` pixels (models.SmoothColour; default: as the run trained). `shaping` gives
+    the card fields that shape its gender edits in the runtime (SHAPING: hold "to male" / "to
+    female" to the face grown by that much of the crop, scale its change; blend.as_carded)."""
     run, out = Path(run), Path(out)
     cfg, state = load_run(run)
     task = task_of(cfg)
@@ -244,9 +247,12 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
         if task != "edit":
             raise MirrorError(f"--smooth-colour blurs an edit model's colour change (a student run); {run} trains {task}")
         cfg = replace(cfg, smooth_colour=smooth_colour)
-    for flag, reach in (("male", male_reach), ("female", female_reach)):
-        if reach is not None and task != "edit":
-            raise MirrorError(f"--{flag}-reach holds an edit model's \"to {flag}\" to the face (a student run); "
+    shaping = shaping or {}
+    for key in shaping:
+        if key not in SHAPING:
+            raise ValueError(f"not a card field that shapes a gender edit: {key}")
+        if task != "edit":
+            raise MirrorError(f"--{key.replace('_', '-')} shapes an edit model's gender edits (a student run); "
                               f"{run} trains {task}")
     module = deployable(cfg, state, run / "checkpoint.pt")
     if cfg.kind == "student" and data is None:
@@ -296,9 +302,7 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
         card = model_card(out.name, cfg, state, task, cache, size, val.spec.margin, shipped, serves)
         if cfg.smooth_colour:
             card["smooth_colour_px"] = cfg.smooth_colour  # the .pt's config says it too: a fine-tune trains with it
-        for key, reach in (("male_reach", male_reach), ("female_reach", female_reach)):
-            if reach is not None:
-                card[key] = reach
+        card.update(shaping)
         if task == "edit":
             card["calibration_data"] = describe(cache)
         card["parity"] = {"against": "torch fp32", "unit": "pixels (0-255)" if task != "attributes" else
