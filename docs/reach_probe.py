@@ -1,5 +1,6 @@
 """Flip and same-person rate of an edit model's gender edits under variants of its card (each DIR
-holds edit.onnx and an edit.json with other `male_reach` / `female_reach`), on N adult validation
+holds edit.onnx and an edit.json with other `male_reach` / `female_reach` / `male_gain` /
+`female_gain`), on N adult validation
 faces each way, judged as `mirror-train eval` judges (docs/student.md, "Shipped").
 
 python docs/reach_probe.py N DIR... [--data CACHE]"""
