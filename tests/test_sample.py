@@ -62,3 +62,6 @@ def test_swap_decides_each_face_the_same_in_the_mirrored_view(frames):
         results = [pipeline(cv2.flip(f, 1)) for f in frames]
     faces = sorted(results[-1].faces, key=lambda r: r.face.xy[:, 0].mean())  # mirrored: the man left
     assert [r.target for r in faces] == ["female", "male"]
+    # ...and not by a hair: the classifier sees the edit model's own crop, hair included (the one
+    # before it saw a tighter one resampled from it, and gave her 0.45-0.6).
+    assert faces[0].female < 0.4 and faces[1].female > 0.6, [r.female for r in faces]
