@@ -370,6 +370,13 @@ def test_eval_judges_both_effects_of_an_edit_model(student, tmp_path, capsys):
         sheet = cv2.imread(str(tmp_path / f"with_{what}.png")).astype(float)[:, 120:]
         row = lambda i: sheet[i * 96:(i + 1) * 96]  # noqa: E731
         assert np.abs(row(today) - row(student)).mean() < 0.5 * np.abs(row(0) - row(student)).mean(), what
+    # A cache at another margin would show the model its faces at the wrong scale: refused.
+    tight = tmp_path / "tight"
+    assert main(["prepare", str(real.parent / "utk"), "--out", str(tight), "--size", "64", "--margin", "0.1",
+                 "--val-fraction", "0.5"]) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "eval", models / "edit.onnx", "--data", tight, "--faces", "3")
+    assert code != 0 and "margin" in err and len(err.strip().splitlines()) == 1
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run_cli(capsys, "eval", models / "edit.onnx", "--data", real, "--faces", "3",

@@ -233,6 +233,9 @@ def evaluate(name_or_onnx: str, cache: Path, faces: int = 200, sheet: Path | Non
     val = FaceSet(cache, "val")
     judges = Judges(card["align"]["margin"])
     model = Runner(onnx, card_path)
+    if abs(val.spec.margin - model.spec.margin) > 1e-6:  # resized, its faces would sit at the wrong scale
+        raise MirrorError(f"{cache}: crops of margin {val.spec.margin}, but {onnx.name} sees margin "
+                          f"{model.spec.margin}: judge it on a cache at its margin (the size may differ)")
     task = card["task"]
     sheet = Path(sheet) if sheet else card_path.with_name(f"{card_path.stem}_sheet.png")
     if task == "edit":  # one model, both effects: a sheet each
