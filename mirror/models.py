@@ -198,7 +198,7 @@ class Registry:
     def describe(self) -> list[str]:
         lines = []
         for m in self.models.values():
-            serves = f" (serves {' and '.join(m.card.serves)})" if m.task == "edit" else ""
+            serves = f" (serves {' and '.join(m.card.serves)}{_shaping(m.card)})" if m.task == "edit" else ""
             lines.append(f"{m.card.name}: {m.task}{serves}, {m.path.name}, crop {m.spec.size}px margin {m.spec.margin}, "
                          f"{'batched' if m.batch else 'batch 1'}, runs on {m.provider}")
         return lines + [f"unusable: {p}" for p in self.problems]
@@ -217,3 +217,16 @@ def default_registry(folder: str | Path | None = None, threads: int = THREADS) -
     for problem in registry.problems:
         print(f"mirror: warning: {problem}", file=sys.stderr)
     return registry
+
+
+def _shaping(card) -> str:
+    """How the card shapes an edit model's gender edits, for `mirror models`: "; to male held to the
+    face + 0.08 of the crop, x1.15; ..." (empty when it does not)."""
+    parts = []
+    for female, name in ((False, "to male"), (True, "to female")):
+        reach, gain = card.reach(female), card.gain(female)
+        bits = [f"held to the face + {reach:g} of the crop"] if reach is not None else []
+        bits += [f"x{gain:g}"] if gain != 1 else []
+        if bits:
+            parts.append(f"; {name} {', '.join(bits)}")
+    return "".join(parts)

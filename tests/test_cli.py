@@ -111,7 +111,9 @@ def test_models_command_lists_providers(models_dir, capsys):
     out = capsys.readouterr().out
     assert "gender-fixture: gender" in out and "runs on CPUExecutionProvider" in out
     assert main(["models", "--models", str(REPO / "exported_models")]) == 0
-    assert "edit: edit (serves gender), edit.onnx" in capsys.readouterr().out  # which slider the edit model runs
+    # Which slider the edit model runs, and how its card shapes it.
+    assert ("edit: edit (serves gender; to male held to the face + 0.08 of the crop, x1.15; to female held to "
+            "the face + 0.15 of the crop, x1.15), edit.onnx") in capsys.readouterr().out
 
 
 def test_runtime_never_imports_torch(tmp_path, models_dir):
