@@ -87,7 +87,7 @@ def as_carded(card: "Card", crop: np.ndarray, image: np.ndarray, points: np.ndar
               to_female: bool) -> np.ndarray:
     """`image` (float32), an edit model's gender edit of `crop`, as its card shapes it: held to
     the face by its reach (`held_to_face`, with `points`: the face's landmarks in the crop) and its
-    change scaled by its gain."""
+    change scaled by its gain (the whole change, when the same pass also ages the face)."""
     reach, gain = card.reach(to_female), card.gain(to_female)
     if reach is not None and points is not None:
         image = held_to_face(crop, image, points, reach, to_female)
