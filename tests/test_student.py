@@ -213,6 +213,33 @@ def test_an_edit_model_can_serve_one_slider_beside_the_others_own_model(student,
     assert not (tmp_path / "x.onnx").exists()
 
 
+def shaped_and_plain(student, tmp_path: Path, capsys, shaping: dict, kept: dict | None = None) -> tuple[Path, Path, dict]:
+    """The test student exported with card-shaping flags (`shaping` and `kept`: field -> value), and
+    beside it the same model whose card lacks the `shaping` fields: (plain folder, shaped folder,
+    the shaped card, which says every field as asked)."""
+    shaped, plain = tmp_path / "shaped", tmp_path / "plain"
+    kept = kept or {}
+    flags = [x for k, v in {**shaping, **kept}.items() for x in ("--" + k.replace("_", "-"), str(v))]
+    code, _, err = run_cli(capsys, "export", student[0].parent / "run", "--out", shaped / "edit", "--data", student[1],
+                           "--calibration", "8", "--parity", "4", "--latency-runs", "1", *flags)
+    assert code == 0, err
+    card = json.loads((shaped / "edit.json").read_text())
+    assert all(card[k] == v for k, v in {**shaping, **kept}.items()), card
+    plain.mkdir()
+    shutil.copy(shaped / "edit.onnx", plain / "edit.onnx")
+    (plain / "edit.json").write_text(json.dumps({k: v for k, v in card.items() if k not in shaping}))
+    return plain, shaped, card
+
+
+def astronaut(spec) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The astronaut photo's face cut at `spec`: (a batch of one crop, its landmarks in the crop)."""
+    image = cv2.imread(str(MEDIA / "astronaut.png"))
+    with Landmarker(video=False) as lm:
+        (face,) = lm(image)
+    a = Alignment.from_landmarks(face.points, spec)
+    return a.crop(image)[None], [a.to_crop(face.points)]
+
+
 def test_gender_edits_are_held_to_the_face_when_the_card_says(student, classifier, tmp_path, capsys):
     """Exported with --male-reach and --female-reach, an edit model's "to male" ("to female")
     changes only the face grown by that much of the crop, below the chin not past the face (no
@@ -222,25 +249,11 @@ def test_gender_edits_are_held_to_the_face_when_the_card_says(student, classifie
     from mirror.translate import Translator
     from trainer.evaluate import Runner
 
-    held = tmp_path / "held"
-    code, _, err = run_cli(capsys, "export", student[0].parent / "run", "--out", held / "edit", "--data", student[1],
-                           "--calibration", "8", "--parity", "4", "--latency-runs", "1",
-                           "--male-reach", "0.08", "--female-reach", "0.15")
-    assert code == 0, err
-    card = json.loads((held / "edit.json").read_text())
-    reaches = {"male": card.pop("male_reach"), "female": card.pop("female_reach")}
-    assert reaches == {"male": 0.08, "female": 0.15}
-    free = tmp_path / "free"  # the same model, its card without the reaches
-    free.mkdir()
-    shutil.copy(held / "edit.onnx", free / "edit.onnx")
-    (free / "edit.json").write_text(json.dumps(card))
-    image = cv2.imread(str(MEDIA / "astronaut.png"))
-    with Landmarker(video=False) as lm:
-        (face,) = lm(image)
+    free, held, card = shaped_and_plain(student, tmp_path, capsys, {"male_reach": 0.08, "female_reach": 0.15})
+    reaches = {"male": card["male_reach"], "female": card["female_reach"]}
     plain_t, held_t = Translator(Registry(free)), Translator(Registry(held))
     spec = plain_t.spec(Effect("male"))
-    a = Alignment.from_landmarks(face.points, spec)
-    crop, points = a.crop(image)[None], [a.to_crop(face.points)]
+    crop, points = astronaut(spec)
     runners = [Runner(f / "edit.onnx", f / "edit.json") for f in (free, held)]
     inputs = runners[0].inputs(crop).astype(int)
     chin = int(points[0][:, 1].max())
@@ -289,26 +302,13 @@ def test_gender_edits_are_scaled_by_the_cards_gain(student, classifier, tmp_path
     from mirror.translate import Translator
     from trainer.evaluate import Runner
 
-    gained = tmp_path / "gained"
-    code, _, err = run_cli(capsys, "export", student[0].parent / "run", "--out", gained / "edit", "--data", student[1],
-                           "--calibration", "8", "--parity", "4", "--latency-runs", "1",
-                           "--male-reach", "0.08", "--male-gain", "1.3", "--female-gain", "1.2")
-    assert code == 0, err
-    card = json.loads((gained / "edit.json").read_text())
-    gains = {"male": card.pop("male_gain"), "female": card.pop("female_gain")}
-    assert gains == {"male": 1.3, "female": 1.2} and card["male_reach"] == 0.08
-    plain = tmp_path / "plain"  # the same model, its card without the gains
-    plain.mkdir()
-    shutil.copy(gained / "edit.onnx", plain / "edit.onnx")
-    (plain / "edit.json").write_text(json.dumps(card))
-    image = cv2.imread(str(MEDIA / "astronaut.png"))
-    with Landmarker(video=False) as lm:
-        (face,) = lm(image)
+    plain, gained, card = shaped_and_plain(student, tmp_path, capsys, {"male_gain": 1.3, "female_gain": 1.2},
+                                           {"male_reach": 0.08})
+    gains = {"male": card["male_gain"], "female": card["female_gain"]}
     translators = [Translator(Registry(f)) for f in (plain, gained)]
     runners = [Runner(f / "edit.onnx", f / "edit.json") for f in (plain, gained)]
     spec = translators[0].spec(Effect("male"))
-    a = Alignment.from_landmarks(face.points, spec)
-    crop, points = a.crop(image)[None], [a.to_crop(face.points)]
+    crop, points = astronaut(spec)
     inputs = runners[0].inputs(crop).astype(float)
     for gender, gain in gains.items():
         for intensity in (1.0, 0.5):
