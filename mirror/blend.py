@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .contract import Card
 
 MODES = ("soft", "seamless")
+CHROMA = np.array([0, 1, 1], np.float32)  # Lab's colour channels, not its lightness
 
 
 def hull(points: np.ndarray, size: int) -> np.ndarray:
@@ -72,15 +73,19 @@ def held_to_face(crop: np.ndarray, image: np.ndarray, points: np.ndarray, reach:
     where the hair it grows over a background needs it."""
     size = crop.shape[0]
     held = crop + grown_face(points, size, reach, jaw=not to_female)[..., None] * (image - crop)
-    before, after = (cv2.cvtColor(np.clip(x, 0, 255).astype(np.float32) / 255, cv2.COLOR_BGR2LAB) for x in (crop, held))
     eyes = points[RIGHT_EYE + LEFT_EYE, 1].mean()
-    face = grown_face(points, size, 0.0)
     above = np.clip((eyes - np.arange(size, dtype=np.float32)) / (size / 16) + 0.5, 0, 1)  # no seam at the eyes
-    hold = (face if to_female else 1 - face) * above[:, None]
-    grey = after.copy()
-    grey[..., 1:] -= hold[..., None] * (after[..., 1:] - before[..., 1:])
+    rows = int(np.count_nonzero(above))  # the top rows, down to just below the eyes: the rest keeps its colour
+    if not rows:
+        return held
+    face = grown_face(points, size, 0.0)[:rows]
+    hold = (face if to_female else 1 - face) * above[:rows, None]
+    before, after = (cv2.cvtColor(np.clip(x[:rows], 0, 255).astype(np.float32) / 255, cv2.COLOR_BGR2LAB)
+                     for x in (crop, held))
+    grey = after - (hold[..., None] * CHROMA) * (after - before)
     # As a difference of two conversions, whose table error cancels where nothing is held.
-    return held + 255 * (cv2.cvtColor(grey, cv2.COLOR_LAB2BGR) - cv2.cvtColor(after, cv2.COLOR_LAB2BGR))
+    held[:rows] += 255 * (cv2.cvtColor(grey, cv2.COLOR_LAB2BGR) - cv2.cvtColor(after, cv2.COLOR_LAB2BGR))
+    return held
 
 
 def as_carded(card: "Card", crop: np.ndarray, image: np.ndarray, points: np.ndarray | None,
