@@ -644,9 +644,7 @@ def test_a_wider_student_starts_from_a_narrower_one(student, pairs, tmp_path, ca
     narrow, wide = generator("unet16", cond=3), generator("unet32", cond=3)
     narrow.load_state_dict(torch.load(weights)["nets"]["G"])
     wide.grow(torch.load(weights)["nets"]["G"])
-    crops = np.load(next((pairs / "pairs").glob("0*.npz")))["crops"]
-    x = torch.from_numpy(np.stack([cv2.resize(c, (64, 64), interpolation=cv2.INTER_AREA) for c in crops]))
-    x = x.permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = render_crops(pairs)
     c = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]])[: len(x)]
     with torch.no_grad():
         (a, alpha_a), (b, alpha_b) = narrow.eval()(x, c), wide.eval()(x, c)
@@ -657,10 +655,65 @@ def test_a_wider_student_starts_from_a_narrower_one(student, pairs, tmp_path, ca
                  str(weights), "--size", "64", "--margin", "0.3", "--steps", "2", "--batch", "4", "--threads", "1"]) == 0
     head = torch.load(run / "checkpoint.pt", weights_only=False)["nets"]["G"]["head.weight"]
     assert head[:, 16:].abs().max() > 0  # what the new channels learned reaches the output
-    # The other way round is no start: one line, exit 2.
-    assert main(["train", "--kind", "student", "--data", str(pairs), "--run", str(tmp_path / "back"), "--arch", "unet16",
-                 "--init", str(run / "checkpoint.pt"), "--size", "64", "--steps", "1", "--threads", "1"]) == 2
-    assert "cannot start this run's" in capsys.readouterr().err
+
+
+def render_crops(pairs: Path, size: int = 64) -> torch.Tensor:
+    crops = np.load(next((pairs / "pairs").glob("0*.npz")))["crops"]
+    x = torch.from_numpy(np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops]))
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def test_a_narrower_student_learns_a_wider_ones_edits(student, pairs, tmp_path, capsys):
+    """--kind distil: a narrower student starts from a wider one's strongest channels (--init) and
+    learns its edits (--mimic); it exports as an edit model and runs in the app."""
+    from trainer.cli import main
+
+    saved = torch.load(student[0] / "edit.pt")
+    narrow, wide = generator("unet16", cond=3), generator("unet24", cond=3)
+    narrow.load_state_dict(saved["nets"]["G"])
+    wide.grow(saved["nets"]["G"])
+    # The grown channels barely count (small batch-norm scales): the strongest 16 are the narrow net's.
+    modules = dict(wide.named_modules())
+    for layer in wide.wiring():
+        norm = modules[layer]
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            norm.weight.data[16 * norm.weight.numel() // 24:] = 0.01
+    x = render_crops(pairs)
+    c = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])[: len(x)]
+    cut = generator("unet16", cond=3)
+    cut.adopt(wide.state_dict())
+    with torch.no_grad():
+        (a, alpha_a), (b, alpha_b) = narrow.eval()(x, c), cut.eval()(x, c)
+    assert (a - x).abs().mean() > 0.01 and (a - b).abs().max() < 1e-5 and (alpha_a - alpha_b).abs().max() < 1e-5
+    # Then, as a long run leaves them, the norms' running statistics are the batches' (four steps leave them at 0 and 1).
+    norms = [m for m in modules.values() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # the plain mean over the batches seen
+    with torch.no_grad():
+        wide.train()(x, c)
+    for m in norms:
+        m.momentum = 0.1
+    torch.save({**saved, "config": {**saved["config"], "arch": "unet24"}, "nets": {"G": wide.state_dict()}}, tmp_path / "wide.pt")
+
+    def distil(name: str, *init: str) -> dict:
+        code = main(["train", "--kind", "distil", "--data", str(pairs), "--real", str(student[1]), "--run", str(tmp_path / name),
+                     "--mimic", str(tmp_path / "wide.pt"), *init, "--arch", "unet16", "--size", "64", "--margin", "0.3",
+                     "--steps", "2", "--batch", "4", "--threads", "1", "--lambda-pair", "1", "--lambda-alpha", "1"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        return json.loads(out.strip().splitlines()[-1])
+
+    # From its strongest channels it computes the wide net's edits nearly at once; from scratch it starts at "no change".
+    started, fresh = distil("cut", "--init", str(tmp_path / "wide.pt")), distil("fresh")
+    assert started["G/image"] < fresh["G/image"] / 2, (started, fresh)
+    models = tmp_path / "models"
+    assert main(["export", str(tmp_path / "cut"), "--out", str(models / "edit"), "--data", str(student[1]), "--serves", "gender",
+                 "--calibration", "8", "--parity", "4", "--latency-runs", "1"]) == 0
+    card = json.loads((models / "edit.json").read_text())
+    assert card["task"] == "edit" and card["paste"] == "alpha" and "wider student (wide.pt)" in card["architecture"]
+    with Pipeline(Registry(models), Settings(Effect("female")), video=False) as pipeline:
+        assert pipeline(cv2.imread(str(MEDIA / "obama.jpg"))).faces[0].changed
 
 
 @pytest.fixture(scope="module")

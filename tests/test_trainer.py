@@ -513,7 +513,7 @@ def test_every_kind_has_a_solver_and_a_cli_choice():
     from trainer.kinds import KINDS
 
     train = next(a for a in parser()._subparsers._group_actions[0].choices["train"]._actions if "--kind" in a.option_strings)
-    assert list(train.choices) == list(KINDS) == ["attributes", "stargan", "cyclegan", "student"]
+    assert list(train.choices) == list(KINDS) == ["attributes", "stargan", "cyclegan", "student", "distil"]
 
 
 # -- the console script and checkpoints, when things fail (docs/reliability.md) -------------------

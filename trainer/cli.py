@@ -102,14 +102,16 @@ def parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_prepare)
 
     t = sub.add_parser("train", help="train a model; --resume goes on from the run's checkpoint")
-    t.add_argument("--kind", required=True, choices=["attributes", "stargan", "cyclegan", "student"])
+    t.add_argument("--kind", required=True, choices=["attributes", "stargan", "cyclegan", "student", "distil"])
     t.add_argument("--data", required=True, help="a prepared cache folder (student: a synthesize folder)")
     # torchrun reads "--run" anywhere on its command line as its own --run-path: "--run-dir" passes.
     t.add_argument("--run", "--run-dir", dest="run", required=True,
                    help="run folder: checkpoint, TensorBoard logs, samples (--run-dir under torchrun)")
-    t.add_argument("--task", choices=["gender", "age"])
-    t.add_argument("--arch", help="generator: small, small32, resnet6, resnet9; student: unet16, unet24, unet32")
+    t.add_argument("--task", choices=["gender", "age"], help="distil: the edits it learns (export it --serves the same)")
+    t.add_argument("--arch", help="generator: small, small32, resnet6, resnet9; student, distil: unet16, unet20, unet24, unet32")
     t.add_argument("--classifier", help="frozen attribute classifier checkpoint (stargan; student with --real)")
+    t.add_argument("--mimic", help="distil: the trained student (its checkpoint.pt or an exported NAME.pt) whose edits a "
+                                   "narrower --arch learns; --init from it too starts from its strongest channels")
     t.add_argument("--real", help="student: a prepared cache of real faces (at the student's margin) trained beside the pairs")
     # The least each count takes: 0 steps, a batch of 0 or a checkpoint every 0 steps would end in a
     # traceback, a NaN checkpoint or a run that silently does nothing.

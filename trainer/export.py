@@ -62,7 +62,7 @@ def weights(cfg: Config, state: dict, path: Path) -> None:
 
 
 def task_of(cfg: Config) -> str:
-    return {"attributes": "attributes", "student": "edit"}.get(cfg.kind, cfg.task)
+    return {"attributes": "attributes", "student": "edit", "distil": "edit"}.get(cfg.kind, cfg.task)
 
 
 # The edit model's calibration and parity conditions, in turn: each gender alone, age both ways,
@@ -255,13 +255,13 @@ def export(run: Path, out: Path, data: Path | None = None, calibration: int = 64
             raise MirrorError(f"--{key.replace('_', '-')} shapes an edit model's gender edits (a student run); "
                               f"{run} trains {task}")
     module = deployable(cfg, state, run / "checkpoint.pt")
-    if cfg.kind == "student" and data is None:
+    if task == "edit" and data is None:
         raise MirrorError("a student exports with --data: a prepared cache of real faces at its crop margin "
                           "(mirror-train prepare ... --size 160 --margin 0.3), to calibrate int8 on camera-like faces")
     cache = Path(data or cfg.data)
     val = FaceSet(cache, "val")
     size = cfg.size or val.spec.size
-    if cfg.kind == "student" and val.spec.margin != student_spec(cfg).margin:
+    if task == "edit" and val.spec.margin != student_spec(cfg).margin:
         raise MirrorError(f"{cache}: crops of margin {val.spec.margin}, but the student sees margin "
                           f"{student_spec(cfg).margin}: prepare a cache at its margin (the size may differ)")
     # Calibration and parity crops are disjoint where the split allows it.
@@ -388,6 +388,8 @@ def architecture(cfg: Config) -> str:
         return f"StarGAN-style conditional generator, {describe_arch(cfg.arch)}"
     if cfg.kind == "student":
         return f"student distilled from a StyleGAN teacher's pairs, {describe_arch(cfg.arch)}"
+    if cfg.kind == "distil":
+        return f"student distilled from a wider student ({Path(cfg.mimic).name}), {describe_arch(cfg.arch)}"
     return (f"CycleGAN, two {describe_arch(cfg.arch)} generators; both run and the condition picks "
             f"(gender) or blends with the input (age) per face")
 
@@ -398,6 +400,9 @@ def objective(cfg: Config) -> str:
         return "cross-entropy on the gender labels, smooth L1 on the age labels"
     if cfg.kind == "cyclegan":
         return "CycleGAN: LSGAN PatchGAN per domain, cycle and identity L1, image pool"
+    if cfg.kind == "distil":
+        return (f"the wider student's {cfg.task} edits (image L1 at three scales, alpha L1) on real faces and "
+                "the teacher's renders, from its strongest channels")
     if cfg.kind == "student":
         return ("the teacher's pairs (source -> edit inside both renders' person masks, and back): L1 at three "
                 "scales" + (", conditional LSGAN PatchGAN" if cfg.lambda_adv else "") + ", alpha held at 0 where nothing changes")

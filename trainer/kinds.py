@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .attributes import AttributeSolver
 from .cyclegan import CycleGANSolver
+from .distil import DistilSolver
 from .solver import Solver
 from .stargan import StarGANSolver
 from .student import StudentSolver
@@ -18,6 +19,7 @@ KINDS: dict[str, type[Solver]] = {
     "stargan": StarGANSolver,  # one conditional generator, gender or age
     "cyclegan": CycleGANSolver,  # two generators per task, one per direction
     "student": StudentSolver,  # one generator for both sliders, from the teacher's pairs
+    "distil": DistilSolver,  # a narrower student, from a trained student's edits
 }
 
 # The options the harness reads for every kind (resume checks kind, task, arch and d_ch).
@@ -34,4 +36,5 @@ OPTIONS: dict[str, tuple[str, ...]] = {
                 "margin", "real", "lambda_real", "lambda_real_adv", "lambda_real_age", "lambda_real_cyc", "lambda_real_alpha", "lambda_real_sparse", "lambda_real_chroma", "smooth_colour", "real_margin",
                 "real_blur", "lambda_real_outline", "real_cyc_face", "real_inside", "real_adv_edited", "lambda_real_edit",
                 "real_edit_output", "max_shrink", "keep_hair", "keep_added_hair", "coarse_hair", "keep_hairline", "drop_glasses", "lambda_real_hairline", "lambda_real_jaw", "real_jaw_younger", "lambda_real_tint", "clean_change", "calibrate", "classifier", "age_floor"),
+    "distil": ("mimic", "real", "tight", "lambda_pair", "lambda_alpha", "lambda_changed"),  # margin: student.spec
 }

@@ -145,6 +145,65 @@ class Student(nn.Module):
             own[k] = v
         self.load_state_dict(own)
 
+    def wiring(self) -> dict[str, tuple[str | None, tuple[str, ...]]]:
+        """Each layer's output channel group and its inputs' groups (concatenated in this order):
+        layers that share a group share its channels (the skips, the residual stream "h")."""
+        w: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+
+        def plain(name, out, *ins, bn=1):  # a convolution, its batch norm `bn` layers on
+            w[name + ".0"], w[f"{name}.{bn}"] = (out, ins), (out, ())
+
+        def sep(name, cin, cout):  # models.separable: depthwise (its input's group), pointwise, norm
+            w[name + ".0"], w[name + ".1"], w[name + ".2"] = (cin, ()), (cout, (cin,)), (cout, ())
+
+        plain("stem", "h1")
+        plain("down1", "h2", "h1")
+        sep("down2", "h2", "h3")
+        sep("down3", "h3", "h")
+        w["film"] = ("h", ())
+        for k in range(len(self.blocks)):
+            sep(f"blocks.{k}.0", "h", f"b{k}")
+            sep(f"blocks.{k}.1", f"b{k}", "h")
+        for n, below, skip in ((3, "h", "h3"), (2, "m3", "h2"), (1, "m2", "h1")):
+            sep(f"up{n}", below, f"u{n}")
+            plain(f"merge{n}", f"m{n}", f"u{n}", skip)
+        w["head"] = (None, ("m1",))
+        return w
+
+    def shrink(self, state: dict) -> None:
+        """Load a wider student's weights, each channel group cut to its strongest channels (the
+        largest batch-norm scales of the layers that write it, as in network slimming, Liu et al.
+        2017): a head start for distilling the wide net into this one (trainer/distil.py)."""
+        own, wiring = self.state_dict(), self.wiring()
+        if set(state) != set(own) or any(v.dim() != own[k].dim() or any(a < b for a, b in zip(v.shape, own[k].shape))
+                                          for k, v in state.items()):
+            raise ValueError("not a student of this depth and at least this width")
+        score: dict[str, torch.Tensor] = {}
+        for layer, (out, _) in wiring.items():
+            if layer + ".running_var" in state:
+                score[out] = score.get(out, 0) + state[layer + ".weight"].abs()
+        width = {g: own[layer + ".weight"].shape[0] for layer, (g, _) in wiring.items() if layer + ".running_var" in own}
+        keep = {g: s.topk(width[g]).indices.sort().values for g, s in score.items()}
+        for k, v in state.items():
+            layer = k.rsplit(".", 1)[0]
+            out, ins = wiring[layer]
+            if out is not None and v.dim() >= 1:
+                v = v.index_select(0, keep[out])
+            if ins and v.dim() >= 2:
+                at, idx = 0, []
+                for g in ins:
+                    idx.append(at + keep[g])
+                    at += len(score[g])
+                v = v.index_select(1, torch.cat(idx))
+            own[k] = v.clone()
+        self.load_state_dict(own)
+
+    def adopt(self, state: dict) -> None:
+        """Load another student's weights: a narrower one grown (`grow`), a wider one shrunk."""
+        own = self.state_dict()
+        wider = any(a > b for k, v in state.items() if k in own for a, b in zip(v.shape, own[k].shape))
+        (self.shrink if wider else self.grow)(state)
+
 
 class ColourBlur(nn.Module):
     """An edit's change keeps its brightness detail and loses its fine colour: the change's chroma
@@ -261,6 +320,7 @@ ARCHS = {
     "small": (Generator, dict(ch=16, blocks=6, depthwise=True, residual=True)),
     "small32": (Generator, dict(ch=32, blocks=6, depthwise=True, residual=True)),
     "unet16": (Student, dict(ch=16, blocks=4)),
+    "unet20": (Student, dict(ch=20, blocks=4)),
     "unet24": (Student, dict(ch=24, blocks=4)),
     "unet32": (Student, dict(ch=32, blocks=4)),
 }

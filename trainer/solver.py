@@ -32,7 +32,7 @@ def regions(draw, points: np.ndarray, side: int) -> torch.Tensor:
 
 @dataclass
 class Config:
-    kind: str  # attributes | stargan | cyclegan | student (trainer/kinds.py)
+    kind: str  # attributes | stargan | cyclegan | student | distil (trainer/kinds.py)
     data: str
     task: str = "gender"  # gender | age
     arch: str = "small"
@@ -117,6 +117,7 @@ class Config:
     real_jaw_younger: bool = False  # student: ... the jaw on "younger" only
     lambda_real_tint: float = 0.0  # student: ... and to no coarse change of colour on the face
     keep_hairline: float = 0.0  # student: an age edit's target keeps the source's hairline (grey levels; 0: the teacher's)
+    mimic: str = ""  # distil: the trained student (checkpoint.pt or NAME.pt) whose edits it learns
     drop_glasses: float = 0.0  # student: age edits that change glasses left out (grey levels of edge; 0: all kept)
     real_adv_edited: bool = False  # student: the real-photo discriminator's verdict counts where the alpha is open
     real_edit_output: bool = False  # student: the discriminator of changes sees the output beside the change
@@ -250,9 +251,9 @@ class Solver:
             raise MirrorError(f"{path}: none of this run's networks ({', '.join(self.nets)}) are in it")
         for k in found:
             net = self.bare(k)
-            if hasattr(net, "grow"):  # a student may start from a narrower one
+            if hasattr(net, "adopt"):  # a student may start from a narrower or a wider one
                 try:
-                    net.grow(state["nets"][k])
+                    net.adopt(state["nets"][k])
                 except ValueError as e:
                     raise MirrorError(f"{path}: its {k} cannot start this run's: {e}") from None
             else:

@@ -56,6 +56,17 @@ def spec(cfg) -> AlignSpec:
     return AlignSpec(cfg.size or 160, cfg.margin if cfg.margin >= 0 else 0.3)
 
 
+def real_faces(cfg, at: AlignSpec) -> tuple[FaceSet, FaceSet]:
+    """The training and validation faces of --real, checked against the student's crop `at`."""
+    real, val = (FaceSet(Path(cfg.real), split) for split in ("train", "val"))
+    if abs(real.spec.margin - at.margin) > 1e-6:
+        raise MirrorError(f"--real {cfg.real}: its crops have margin {real.spec.margin}, the student's "
+                          f"{at.margin}: prepare it with --margin {at.margin}")
+    if cfg.batch > len(real):
+        raise MirrorError(f"--batch {cfg.batch} is more than the {len(real)} training faces in --real {cfg.real}")
+    return real, val
+
+
 class StudentSolver(Solver):
     nets = ("G", "D")
 
@@ -88,14 +99,9 @@ class StudentSolver(Solver):
             self.val = self.data
         self.real = self.real_val = None
         if self.cfg.real:
-            self.real, self.real_val = (FaceSet(Path(self.cfg.real), split) for split in ("train", "val"))
-            if abs(self.real.spec.margin - self.spec.margin) > 1e-6:
-                raise MirrorError(f"--real {self.cfg.real}: its crops have margin {self.real.spec.margin}, the student's "
-                                  f"{self.spec.margin}: prepare it with --margin {self.spec.margin}")
+            self.real, self.real_val = real_faces(self.cfg, self.spec)
             if self.cfg.real_inside and self.real.corners is None:
                 raise MirrorError(f"--real-inside: {self.cfg.real} keeps no photo corners; prepare it again")
-            if self.cfg.batch > len(self.real):
-                raise MirrorError(f"--batch {self.cfg.batch} is more than the {len(self.real)} training faces in --real {self.cfg.real}")
             self.span = folder_settings(Path(self.cfg.data))["age_span"]
             self.reach = reach(self.data) if self.cfg.lambda_real_alpha else None
 
