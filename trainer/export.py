@@ -389,7 +389,9 @@ def architecture(cfg: Config) -> str:
     if cfg.kind == "student":
         return f"student distilled from a StyleGAN teacher's pairs, {describe_arch(cfg.arch)}"
     if cfg.kind == "distil":
-        return f"student distilled from a wider student ({Path(cfg.mimic).name}), {describe_arch(cfg.arch)}"
+        wide = Path(cfg.mimic)
+        return (f"student distilled from a wider student ({wide.parent.name if wide.name == 'checkpoint.pt' else wide.name}), "
+                f"{describe_arch(cfg.arch)}")
     return (f"CycleGAN, two {describe_arch(cfg.arch)} generators; both run and the condition picks "
             f"(gender) or blends with the input (age) per face")
 
