@@ -20,7 +20,7 @@ from .data import fit_size, to_unit
 from .losses import changed, pair_l1
 from .models import generator
 from .pairs import PairSet, augment
-from .solver import Config
+from .solver import config_of
 from .student import COND, StudentSolver, real_faces, spec, to_batch
 
 
@@ -30,12 +30,12 @@ def frozen_student(path: str, want) -> torch.nn.Module:
     if not path:
         raise MirrorError("--kind distil learns a trained student's edits: give --mimic, its checkpoint.pt or NAME.pt")
     state = checkpoint.load(Path(path))
-    known = set(Config.__dataclass_fields__)
-    cfg = Config(**{k: v for k, v in state["config"].items() if k in known})
+    cfg = config_of(state)
     if cfg.kind not in ("student", "distil"):
         raise MirrorError(f"{path}: a {cfg.kind} run, not a student's")
     if spec(cfg) != want:
-        raise MirrorError(f"{path}: a student of {spec(cfg)} crops, this run's are {want}: give it the same --size and --margin")
+        raise MirrorError(f"{path}: a student of {spec(cfg)} crops, this run's are {want}: "
+                          "give it the same --size and --margin")
     module, nets = StudentSolver.deployable(cfg)
     checkpoint.restore(nets["G"], state["nets"]["G"], "G", Path(path))
     return module.eval().requires_grad_(False)
@@ -78,8 +78,8 @@ class DistilSolver(StudentSolver):
             c = np.stack([np.full(n, 0.5), np.zeros(n), rng.uniform(-1, 1, n)], 1)
         return torch.from_numpy(c.astype(np.float32))
 
-    def inputs(self, step: int, n: int, train: bool = True) -> torch.Tensor:
-        """Half real faces, half renders, through the pairs' random camera (pairs.augment)."""
+    def inputs(self, step: int, n: int, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and conditions: half real faces, half renders, through the pairs' random camera (pairs.augment)."""
         rng = np.random.default_rng([self.cfg.seed, step, int(train), 4])
         real, renders = (self.real, self.data) if train else (self.real_val, self.val)
         k = n // 2

@@ -11,7 +11,7 @@ import shutil
 import statistics
 import time
 import warnings
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from .cyclegan import domain_gap
 from .data import FaceSet, describe, fit_size, read_labels, to_unit
 from .models import describe as describe_arch
 from .kinds import KINDS
-from .solver import Config
+from .solver import Config, config_of
 
 OPSET = 17
 # Static int8 of these generators errs by ~1-10 pixels on average (8-bit activations through ~25
@@ -42,8 +42,7 @@ LICENSES = {
 def load_run(run: Path) -> tuple[Config, dict]:
     """The run's config and checkpoint state."""
     state = checkpoint.load(Path(run) / "checkpoint.pt")
-    known = {f.name for f in fields(Config)}
-    return Config(**{k: v for k, v in state["config"].items() if k in known}), state
+    return config_of(state), state
 
 
 def deployable(cfg: Config, state: dict, path: Path) -> torch.nn.Module:

@@ -162,8 +162,8 @@ class Student(nn.Module):
         layers that share a group share its channels (the skips, the residual stream "h")."""
         w: dict[str, tuple[str | None, tuple[str, ...]]] = {}
 
-        def plain(name, out, *ins, bn=1):  # a convolution, its batch norm `bn` layers on
-            w[name + ".0"], w[f"{name}.{bn}"] = (out, ins), (out, ())
+        def plain(name, out, *ins):  # a convolution and its batch norm
+            w[name + ".0"], w[name + ".1"] = (out, ins), (out, ())
 
         def sep(name, cin, cout):  # models.separable: depthwise (its input's group), pointwise, norm
             w[name + ".0"], w[name + ".1"], w[name + ".2"] = (cin, ()), (cout, (cin,)), (cout, ())

@@ -9,7 +9,7 @@ import json
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -117,7 +117,6 @@ class Config:
     real_jaw_younger: bool = False  # student: ... the jaw on "younger" only
     lambda_real_tint: float = 0.0  # student: ... and to no coarse change of colour on the face
     keep_hairline: float = 0.0  # student: an age edit's target keeps the source's hairline (grey levels; 0: the teacher's)
-    mimic: str = ""  # distil: the trained student (checkpoint.pt or NAME.pt) whose edits it learns
     drop_glasses: float = 0.0  # student: age edits that change glasses left out (grey levels of edge; 0: all kept)
     real_adv_edited: bool = False  # student: the real-photo discriminator's verdict counts where the alpha is open
     real_edit_output: bool = False  # student: the discriminator of changes sees the output beside the change
@@ -143,7 +142,14 @@ class Config:
     # plain one's paint a lattice the students learn to draw (docs/student.md, "What the
     # classifier's pull paints").
     robust: float = 0.0
+    mimic: str = ""  # distil: the trained student (checkpoint.pt or NAME.pt) whose edits it learns
     extra: dict = field(default_factory=dict)
+
+
+def config_of(state: dict) -> Config:
+    """A checkpoint's Config (fields that later versions dropped are left out)."""
+    known = {f.name for f in fields(Config)}
+    return Config(**{k: v for k, v in state["config"].items() if k in known})
 
 
 class Solver:
