@@ -20,7 +20,7 @@ from .data import fit_size, to_unit
 from .losses import changed, pair_l1
 from .models import generator
 from .pairs import PairSet, augment
-from .solver import config_of
+from .solver import adam, config_of
 from .student import COND, StudentSolver, real_faces, spec, to_batch
 
 
@@ -63,11 +63,10 @@ class DistilSolver(StudentSolver):
 
     def build(self):
         self.G = generator(self.cfg.arch, cond=COND).to(memory_format=torch.channels_last)
-        self.smooth = None
         self.T = frozen_student(self.cfg.mimic, self.spec)
 
     def optimizers(self):
-        return {"G": torch.optim.Adam(self.G.parameters(), lr=self.cfg.lr, betas=(0.9, 0.999))}
+        return {"G": adam(self.G.parameters(), self.cfg.lr, beta1=0.9)}
 
     def asked(self, rng: np.random.Generator, n: int) -> torch.Tensor:
         """What the faces are asked, as the runtime asks it: --task gender, either gender whatever
